@@ -1,0 +1,405 @@
+"""Verify what a user sees in the Prefect UI for an alflow campaign, in a real headless browser.
+
+Why: users watch overnight campaigns in the Prefect UI. API-level tests prove that the flow
+creates task runs and artifacts; only a browser proves that they are *on screen* and readable.
+
+What it does (see docs/ui.md):
+  1. starts a real ``prefect server start`` on 127.0.0.1 (free port, temporary PREFECT_HOME,
+     analytics off), waits for ``/api/health``;
+  2. runs a tiny heat2d campaign against it (``alflow run CONFIG`` with PREFECT_API_URL set);
+  3. opens the UI in the system Chromium (Debian's ``chromium``) through Playwright with
+     background networking disabled (never downloads a browser), navigates to the flow run,
+     its task runs and its artifacts, asserts on the page text, and saves screenshots.
+
+Usage::
+
+    .venv/bin/python scripts/ui_check.py                 # full check, screenshots in docs/img/
+    .venv/bin/python scripts/ui_check.py --empty-only    # only prove the browser + server work
+    .venv/bin/python scripts/ui_check.py --keep          # leave server running (Ctrl-C to stop)
+
+Prints one JSON object with what was checked; exit status 0 only if every check passed.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_IMG_DIR = REPO / "docs" / "img"
+VENV_BIN = Path(sys.executable).parent
+
+# Flags that keep Chromium from talking to anything but 127.0.0.1: this machine has no internet,
+# and a browser that phones home would hang or leak. --headless/--no-sandbox/--disable-gpu are
+# required by the issue (root user in a container, no GPU).
+CHROMIUM_ARGS: tuple[str, ...] = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-breakpad",
+    "--disable-client-side-phishing-detection",
+    "--disable-features=OptimizationHints,MediaRouter,Translate,AutofillServerCommunication,"
+    "CertificateTransparencyComponentUpdater,InterestFeedContentSuggestions",
+    "--metrics-recording-only",
+    "--no-default-browser-check",
+    "--no-first-run",
+    "--no-pings",
+    "--safebrowsing-disable-auto-update",
+    "--password-store=basic",
+    "--use-mock-keychain",
+)
+
+# The per-iteration steps of the campaign flow (docs/architecture.md, issue 5).
+TASK_NAMES: tuple[str, ...] = ("train", "evaluate", "select", "label", "checkpoint")
+
+
+class UICheckError(RuntimeError):
+    """A check of the UI failed; the message names what was missing."""
+
+
+def find_chromium() -> str:
+    """Return the path of the system Chromium, or fail with how to install it.
+
+    Why: Playwright's own browser download must never run here (no internet, and a browser
+    fetched at run time is not reproducible); the Debian package is the supported browser.
+    """
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise UICheckError("no system chromium found: apt-get install -y chromium")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def offline_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment with Prefect's and others' telemetry off (no outbound traffic)."""
+    env = dict(os.environ if base is None else base)
+    env.update(
+        {
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
+            "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
+            "MKL_NUM_THREADS": env.get("MKL_NUM_THREADS", "1"),
+        }
+    )
+    return env
+
+
+@dataclass
+class PrefectServer:
+    """A real ``prefect server start`` on 127.0.0.1 with its own temporary PREFECT_HOME.
+
+    Use as a context manager; the server (its whole process group) is stopped on exit and the
+    temporary home removed. ``env`` is the environment a client needs to talk to it.
+    """
+
+    port: int = 0
+    home: Path | None = None
+    startup_timeout: float = 120.0
+    log_path: Path | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = offline_env()
+        env.update(
+            {
+                "PREFECT_HOME": str(self.home),
+                "PREFECT_API_URL": self.api_url,
+                "PREFECT_UI_URL": self.ui_url,
+                "PREFECT_UI_API_URL": self.api_url,
+                "PREFECT_SERVER_UI_API_URL": self.api_url,
+                "PREFECT_SERVER_API_HOST": "127.0.0.1",
+                "PREFECT_SERVER_API_PORT": str(self.port),
+            }
+        )
+        return env
+
+    def start(self) -> PrefectServer:
+        if self.home is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="alflow-prefect-home-")
+            self.home = Path(self._tmp.name)
+        if not self.port:
+            self.port = free_port()
+        if self.log_path is None:
+            self.log_path = self.home / "server.log"
+        prefect = VENV_BIN / "prefect"
+        cmd = [str(prefect) if prefect.exists() else "prefect", "server", "start",
+               "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"]
+        log = open(self.log_path, "wb")  # noqa: SIM115 - closed with the process
+        # own session so stop() can kill the server and every child (uvicorn, services) at once
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+        self._wait_healthy()
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        url = f"{self.api_url}/health"
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise UICheckError(f"prefect server exited with {self.proc.returncode}:\n"
+                                   + self.log_tail())
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - 127.0.0.1 only
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise UICheckError(f"prefect server not healthy at {url} after {self.startup_timeout}s:\n"
+                           + self.log_tail())
+
+    def log_tail(self, n: int = 40) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.proc = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> PrefectServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def api_post(server: PrefectServer, path: str, body: dict) -> object:
+    """POST JSON to the server's REST API (stdlib only, so the check needs no client config)."""
+    req = urllib.request.Request(f"{server.api_url}{path}", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310 - 127.0.0.1 only
+        return json.loads(r.read())
+
+
+def api_get(server: PrefectServer, path: str) -> object:
+    with urllib.request.urlopen(f"{server.api_url}{path}", timeout=30) as r:  # noqa: S310
+        return json.loads(r.read())
+
+
+# --------------------------------------------------------------------------------------------
+# campaign
+# --------------------------------------------------------------------------------------------
+
+TINY_HEAT2D_CONFIG = """\
+# A tiny heat2d campaign for the UI check: a few seconds of compute per iteration.
+[campaign]
+name = "ui-check-heat2d"
+store = "{store}"
+seed = 0
+
+[oracle]
+name = "heat2d"
+
+[pool]
+size = 256
+design = "sobol"
+
+[test]
+size = 64
+
+[model]
+hidden = [32, 32]
+epochs = 40
+batch_size = 32
+device = "cpu"
+
+[acquisition]
+strategy = "nngp"
+samples = 32
+batch_size = 8
+
+[budget]
+initial = 16
+iterations = 3
+
+[dask]
+workers = 1
+"""
+
+
+def write_tiny_config(workdir: Path) -> Path:
+    """Write the tiny heat2d config used by the check into ``workdir``."""
+    store = workdir / "ui_check.h5"
+    cfg = workdir / "ui_check.toml"
+    cfg.write_text(TINY_HEAT2D_CONFIG.format(store=store.as_posix()))
+    return cfg
+
+
+def run_campaign(server: PrefectServer, config: Path, timeout: float = 420.0) -> str:
+    """Run ``alflow run CONFIG`` against the server; return its output (raise on failure)."""
+    alflow = VENV_BIN / "alflow"
+    cmd = [str(alflow) if alflow.exists() else "alflow", "run", str(config)]
+    proc = subprocess.run(cmd, env=server.env, cwd=config.parent, capture_output=True,
+                          text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise UICheckError(f"`alflow run` exited {proc.returncode}:\n{out[-4000:]}")
+    return out
+
+
+def latest_flow_run(server: PrefectServer) -> dict:
+    """The most recently started flow run on the server (the campaign just run)."""
+    runs = api_post(server, "/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 5})
+    if not isinstance(runs, list) or not runs:
+        raise UICheckError("the server has no flow run: the campaign did not report to it")
+    return runs[0]
+
+
+def task_runs_of(server: PrefectServer, flow_run_id: str) -> list[dict]:
+    body = {"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200}
+    runs = api_post(server, "/task_runs/filter", body)
+    return runs if isinstance(runs, list) else []
+
+
+def artifacts_of(server: PrefectServer, flow_run_id: str) -> list[dict]:
+    body = {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200}
+    arts = api_post(server, "/artifacts/filter", body)
+    return arts if isinstance(arts, list) else []
+
+
+# --------------------------------------------------------------------------------------------
+# browser
+# --------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def browser_page(width: int = 1440, height: int = 1000) -> Iterator[object]:
+    """A Playwright page in the system Chromium, headless, with outbound traffic blocked.
+
+    Every request that does not go to 127.0.0.1/localhost is aborted at the page level too,
+    so a font or analytics URL baked into the UI cannot leave the machine or stall a load.
+    """
+    from playwright.sync_api import sync_playwright
+
+    exe = find_chromium()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, headless=True, args=list(CHROMIUM_ARGS))
+        try:
+            context = browser.new_context(viewport={"width": width, "height": height},
+                                          color_scheme="light")
+
+            def _route(route: object) -> None:
+                url = route.request.url  # type: ignore[attr-defined]
+                if re.match(r"^(https?|wss?)://(127\.0\.0\.1|localhost)(:\d+)?/", url) or \
+                        url.startswith(("data:", "blob:", "about:")):
+                    route.continue_()  # type: ignore[attr-defined]
+                else:
+                    route.abort()  # type: ignore[attr-defined]
+
+            context.route("**/*", _route)
+            page = context.new_page()
+            yield page
+        finally:
+            browser.close()
+
+
+def goto(page: object, url: str, wait_text: str | None = None, timeout_ms: int = 45_000) -> None:
+    """Navigate and wait until the SPA has rendered (network idle, optional text visible)."""
+    page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)  # type: ignore[attr-defined]
+    with contextlib.suppress(Exception):
+        page.wait_for_load_state("networkidle", timeout=timeout_ms)  # type: ignore[attr-defined]
+    if wait_text:
+        try:
+            page.get_by_text(wait_text, exact=False).first.wait_for(  # type: ignore[attr-defined]
+                state="visible", timeout=timeout_ms)
+        except Exception as err:  # noqa: BLE001 - re-raised with the page text for diagnosis
+            raise UICheckError(f"{url}: text {wait_text!r} not visible; page says:\n"
+                               f"{page_text(page)[:2000]}") from err
+    page.wait_for_timeout(800)  # type: ignore[attr-defined]  # let charts/animations settle
+
+
+def page_text(page: object) -> str:
+    return str(page.evaluate("() => document.body.innerText"))  # type: ignore[attr-defined]
+
+
+def screenshot(page: object, path: Path, full_page: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
+    return path
+
+
+def check_empty_ui(server: PrefectServer, img_dir: Path) -> dict:
+    """Open the dashboard of a fresh server: proves browser + server + offline flags work."""
+    with browser_page() as page:
+        goto(page, f"{server.ui_url}/dashboard")
+        text = page_text(page)
+        shot = screenshot(page, img_dir / "ui_empty.png")
+    if "Dashboard" not in text and "Flow Runs" not in text:
+        raise UICheckError(f"the Prefect UI did not render; page text:\n{text[:1000]}")
+    return {"empty_ui": str(shot), "empty_ui_text_chars": len(text)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--img-dir", type=Path, default=DEFAULT_IMG_DIR,
+                    help="where screenshots go (default docs/img/)")
+    ap.add_argument("--empty-only", action="store_true",
+                    help="only start the server and screenshot the empty UI")
+    ap.add_argument("--config", type=Path, default=None,
+                    help="campaign config to run (default: a tiny heat2d config in a temp dir)")
+    args = ap.parse_args(argv)
+
+    result: dict[str, object] = {"ok": False}
+    with PrefectServer() as server:
+        result["server"] = server.ui_url
+        result.update(check_empty_ui(server, args.img_dir))
+        if args.empty_only:
+            result["ok"] = True
+    print(json.dumps(result, indent=2))
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

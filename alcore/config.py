@@ -1,0 +1,420 @@
+"""Campaign configuration: one TOML file, validated before anything runs.
+
+Why pydantic with ``extra="forbid"``: a typo in an overnight campaign's config (``hiden = [..]``)
+must fail in the first second, not silently fall back to a default and waste a night of
+simulator time. Every error names the key path (``acquisition.strategy``) and, where the set of
+allowed values is known, lists them with a close-match suggestion.
+
+Relative paths in the file (``campaign.store``, ``pool.file``, ``test.file``, and an oracle given
+as ``some/file.py:attr``) are resolved against the directory of the config file, so a config
+works the same from any current directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from datetime import datetime, time as dtime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "ConfigError",
+    "CampaignConfig",
+    "CampaignSection",
+    "OracleSection",
+    "PoolSection",
+    "TestSection",
+    "ModelSection",
+    "AcquisitionSection",
+    "BudgetSection",
+    "DaskSection",
+    "load_config",
+    "parse_config",
+    "strategy_names",
+    "next_deadline",
+]
+
+# The documented strategy names; used only when alcore.strategies cannot be imported (so that
+# ``alflow validate`` still works in a broken environment and names the real problem later).
+_FALLBACK_STRATEGIES = (
+    "random",
+    "mc_variance",
+    "nngp",
+    "nngp_pointwise",
+    "nngp_ivr",
+    "nngp_lcmd",
+    "nngp_sample",
+)
+
+
+class ConfigError(ValueError):
+    """A config that cannot run. ``str(err)`` is one line naming every offending key."""
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        super().__init__(prefix + "; ".join(self.problems))
+
+
+def strategy_names() -> list[str]:
+    """Registered acquisition strategies, imported lazily (the registry pulls in torch)."""
+    try:
+        from alcore import strategies  # noqa: PLC0415  (lazy on purpose)
+
+        names = list(strategies.available())
+        if names:
+            return names
+    except Exception:  # pragma: no cover - depends on the strategies module being present
+        pass
+    return list(_FALLBACK_STRATEGIES)
+
+
+def _did_you_mean(value: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CampaignSection(_Section):
+    """Who the campaign is and where it lives."""
+
+    name: str = Field(min_length=1, max_length=100)
+    store: Path
+    seed: int = Field(default=0, ge=0)
+    report_dir: Path | None = None  # default: <store stem>_report next to the store
+
+    @field_validator("name")
+    @classmethod
+    def _name_chars(cls, v: str) -> str:
+        # The name becomes part of Prefect flow-run names and artifact keys.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\- ]*", v):
+            raise ValueError(
+                f"'{v}' must start with a letter or digit and use only letters, digits, "
+                "spaces, '_', '-', '.'"
+            )
+        return v
+
+
+class OracleSection(_Section):
+    """Which simulator labels points; resolved by ``oracles.resolve`` at run time."""
+
+    name: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    bounds: list[list[float]] | None = None
+
+    @field_validator("bounds")
+    @classmethod
+    def _bounds_shape(cls, v: list[list[float]] | None) -> list[list[float]] | None:
+        if v is None:
+            return v
+        if len(v) == 0:
+            raise ValueError("must list one [lo, hi] pair per input")
+        for i, pair in enumerate(v):
+            if len(pair) != 2:
+                raise ValueError(f"entry {i} must be a [lo, hi] pair, got {pair}")
+            lo, hi = pair
+            if not lo < hi:
+                raise ValueError(f"entry {i}: lo must be < hi, got [{lo}, {hi}]")
+        return v
+
+
+class PoolSection(_Section):
+    """The candidate pool: a seeded space-filling design over the oracle's domain, or a file."""
+
+    size: int | None = Field(default=None, ge=1)
+    design: Literal["sobol", "lhs", "random"] = "sobol"
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "PoolSection":
+        if self.file is not None and self.size is not None:
+            # For table oracles size caps the split; for files it would be ambiguous.
+            raise ValueError("give either size or file, not both")
+        return self
+
+
+class TestSection(_Section):
+    """Held-out test set used for the learning curve (size 0: none)."""
+
+    __test__ = False  # not a pytest class
+
+    size: int = Field(default=0, ge=0)
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TestSection":
+        if self.file is not None and self.size:
+            raise ValueError("give either size or file, not both")
+        return self
+
+
+class ModelSection(_Section):
+    """DropoutMLP hyper-parameters (names as in ``alcore.model.DropoutMLP``)."""
+
+    hidden: list[int] = Field(default_factory=lambda: [100, 100], min_length=1)
+    activation: Literal["relu", "tanh", "gelu", "silu", "elu"] = "relu"
+    dropout: float = Field(default=0.1, gt=0.0, lt=1.0)
+    epochs: int = Field(default=300, ge=1)
+    lr: float = Field(default=1e-3, gt=0.0)
+    weight_decay: float = Field(default=1e-4, ge=0.0)
+    batch_size: int = Field(default=64, ge=1)
+    early_stopping: bool = True
+    val_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    patience: int = Field(default=30, ge=1)
+    lr_schedule: Literal["cosine", "constant", "none"] = "cosine"
+    device: str = "auto"
+    warm_start: bool = True
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive_layers(cls, v: list[int]) -> list[int]:
+        if any(h < 1 for h in v):
+            raise ValueError(f"layer sizes must be >= 1, got {v}")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v):
+            raise ValueError(f"'{v}' is not one of auto, cpu, cuda, cuda:N, mps")
+        return v
+
+    def model_kwargs(self, seed: int) -> dict[str, Any]:
+        """Keyword arguments for ``DropoutMLP`` (warm_start is a campaign choice, not the model's)."""
+        kw = self.model_dump(exclude={"warm_start"})
+        kw["hidden"] = tuple(kw["hidden"])
+        kw["seed"] = seed
+        return kw
+
+
+class AcquisitionSection(_Section):
+    """How the next batch is chosen."""
+
+    strategy: str = "nngp"
+    samples: int = Field(default=100, ge=2)  # T, MC-dropout samples
+    reg: float = Field(default=1e-2, gt=0.0)
+    batch_size: int = Field(default=10, ge=1)
+    params: dict[str, Any] = Field(default_factory=dict)  # strategy-specific extras
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, v: str) -> str:
+        names = strategy_names()
+        if v not in names:
+            raise ValueError(f"'{v}' is not one of {', '.join(names)}{_did_you_mean(v, names)}")
+        return v
+
+
+class BudgetSection(_Section):
+    """When to stop: the first of these that is reached."""
+
+    initial: int = Field(default=20, ge=2)
+    iterations: int = Field(default=10, ge=0)
+    max_labels: int | None = Field(default=None, ge=1)
+    deadline: str | None = None  # "HH:MM", local time; the next such time after the run starts
+    target_rmse: float | None = Field(default=None, gt=0.0)
+
+    @field_validator("deadline")
+    @classmethod
+    def _hhmm(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        m = re.fullmatch(r"(\d{1,2}):(\d{2})", v.strip())
+        if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+            raise ValueError(f"'{v}' is not a time of day as \"HH:MM\" (e.g. \"06:30\")")
+        return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+    @model_validator(mode="after")
+    def _initial_within_budget(self) -> "BudgetSection":
+        if self.max_labels is not None and self.initial > self.max_labels:
+            raise ValueError(f"initial ({self.initial}) exceeds max_labels ({self.max_labels})")
+        return self
+
+
+class DaskSection(_Section):
+    """Where oracle evaluations run: a local cluster by default, or an existing scheduler."""
+
+    workers: int | None = Field(default=None, ge=1)
+    address: str | None = None
+    retries: int = Field(default=2, ge=0)
+    timeout: float | None = Field(default=None, gt=0.0)  # seconds per evaluation
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"(tcp|tls|inproc|ucx|ws|wss)://\S+", v):
+            raise ValueError(f"'{v}' is not a scheduler address like tcp://host:8786")
+        return v
+
+
+class CampaignConfig(_Section):
+    """The whole campaign. ``source`` is the config file, when it came from one."""
+
+    campaign: CampaignSection
+    oracle: OracleSection
+    pool: PoolSection = Field(default_factory=PoolSection)
+    test: TestSection = Field(default_factory=TestSection)
+    model: ModelSection = Field(default_factory=ModelSection)
+    acquisition: AcquisitionSection = Field(default_factory=AcquisitionSection)
+    budget: BudgetSection = Field(default_factory=BudgetSection)
+    dask: DaskSection = Field(default_factory=DaskSection)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "CampaignConfig":
+        if self.pool.size is not None and self.budget.initial > self.pool.size:
+            raise ValueError(
+                f"budget.initial ({self.budget.initial}) exceeds pool.size ({self.pool.size})"
+            )
+        return self
+
+    # --- derived values -------------------------------------------------------------------
+    @property
+    def store_path(self) -> Path:
+        return Path(self.campaign.store)
+
+    @property
+    def report_dir(self) -> Path:
+        if self.campaign.report_dir is not None:
+            return Path(self.campaign.report_dir)
+        p = self.store_path
+        return p.with_name(p.stem + "_report")
+
+    @property
+    def label_budget(self) -> int:
+        """Labels the campaign may spend (failures count: they cost simulator time too)."""
+        planned = self.budget.initial + self.budget.iterations * self.acquisition.batch_size
+        if self.budget.max_labels is not None:
+            return min(planned, self.budget.max_labels)
+        return planned
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (paths as strings): what the store keeps as provenance."""
+        return self.model_dump(mode="json")
+
+
+_ROOT_SECTIONS = list(CampaignConfig.model_fields)
+
+
+def _section_model(name: str) -> type[BaseModel] | None:
+    ann = CampaignConfig.model_fields.get(name)
+    return ann.annotation if ann is not None else None  # type: ignore[return-value]
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    loc = [str(p) for p in err.get("loc", ())]
+    path = ".".join(loc) if loc else "(top level)"
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        parent = _section_model(loc[0]) if len(loc) == 2 else None
+        allowed = list(parent.model_fields) if parent is not None else (
+            _ROOT_SECTIONS if len(loc) == 1 else []
+        )
+        hint = _did_you_mean(loc[-1], allowed) if allowed else ""
+        listing = f" (allowed: {', '.join(allowed)})" if allowed and not hint else ""
+        return f"{path}: unknown key{hint}{listing}"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    msg = str(err.get("msg", "invalid value"))
+    msg = re.sub(r"^(Value|Assertion) error, ", "", msg)
+    if kind == "literal_error":
+        expected = (err.get("ctx") or {}).get("expected", "")
+        choices = re.findall(r"'([^']*)'", expected)
+        got = err.get("input")
+        return (
+            f"{path}: {got!r} is not one of {', '.join(choices)}"
+            f"{_did_you_mean(str(got), choices)}"
+        )
+    got = err.get("input")
+    if kind not in ("value_error", "assertion_error") and not isinstance(got, (dict, list)):
+        return f"{path}: {msg} (got {got!r})"
+    return f"{path}: {msg}"
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Make relative paths absolute against ``base`` (the config file's folder), in place."""
+
+    def fix(section: str, key: str) -> None:
+        sec = raw.get(section)
+        if isinstance(sec, dict) and isinstance(sec.get(key), str):
+            p = Path(sec[key]).expanduser()
+            sec[key] = str(p if p.is_absolute() else (base / p).resolve())
+
+    fix("campaign", "store")
+    fix("campaign", "report_dir")
+    fix("pool", "file")
+    fix("test", "file")
+    oracle = raw.get("oracle")
+    if isinstance(oracle, dict) and isinstance(oracle.get("name"), str):
+        name = oracle["name"]
+        m = re.fullmatch(r"(.+\.py):([A-Za-z_][\w.]*)", name)
+        if m:
+            p = Path(m.group(1)).expanduser()
+            if not p.is_absolute():
+                p = (base / p).resolve()
+            oracle["name"] = f"{p}:{m.group(2)}"
+
+
+def parse_config(raw: dict[str, Any], base_dir: str | Path | None = None,
+                 source: str | None = None) -> CampaignConfig:
+    """Validate a config dict (as read from TOML). Raises ``ConfigError`` naming every problem."""
+    if not isinstance(raw, dict):
+        raise ConfigError(["config must be a table of sections"], source)
+    raw = _deepcopy(raw)
+    if base_dir is not None:
+        _resolve_paths(raw, Path(base_dir))
+    try:
+        cfg = CampaignConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_format_error(e) for e in exc.errors()], source) from None
+    return cfg
+
+
+def _deepcopy(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _deepcopy(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_deepcopy(v) for v in obj]
+    return obj
+
+
+def load_config(path: str | Path) -> CampaignConfig:
+    """Read and validate a campaign TOML file.
+
+    Raises ``ConfigError`` (a ``ValueError``) for a missing/unreadable file, bad TOML, unknown
+    keys or bad values; the message is one line that names the file and each offending key.
+    """
+    p = Path(path).expanduser()
+    src = str(path)
+    if not p.exists():
+        raise ConfigError(["file not found"], src)
+    if p.is_dir():
+        raise ConfigError(["is a directory, not a TOML file"], src)
+    try:
+        with p.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"not valid TOML: {exc}"], src) from None
+    except OSError as exc:
+        raise ConfigError([f"cannot read: {exc.strerror or exc}"], src) from None
+    return parse_config(raw, base_dir=p.resolve().parent, source=src)
+
+
+def next_deadline(hhmm: str | None, now: datetime | None = None) -> datetime | None:
+    """The next local wall-clock time ``hhmm`` after ``now`` (a run started at 22:00 with
+    deadline "06:30" ends at 06:30 the next morning). Naive local datetimes."""
+    if hhmm is None:
+        return None
+    now = now or datetime.now()
+    h, m = (int(x) for x in hhmm.split(":"))
+    candidate = datetime.combine(now.date(), dtime(h, m))
+    if candidate <= now:
+        candidate += timedelta(days=1)
+    return candidate

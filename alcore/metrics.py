@@ -1,0 +1,77 @@
+"""Regression metrics for surrogate evaluation, as JSON-serialisable plain floats.
+
+Per-output lists matter because outputs of a simulator often live on very different scales;
+the scalar means are what a campaign log or a study table shows.  R² is per output (so scale
+free), RMSE/MAE are in original units.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _as_2d(name: str, a) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 1-D or 2-D; got shape {a.shape}")
+    return a
+
+
+def regression_metrics(y_true, y_pred, y_std=None, output_names: Sequence[str] | None = None) -> dict:
+    """RMSE, MAE and R² per output plus their means; Gaussian NLL when ``y_std`` is given.
+
+    Returns ``{"n": int, "output_names": [...], "rmse": float, "rmse_per_output": [...], ...}``
+    with keys ``rmse``, ``mae``, ``r2`` and (with ``y_std``) ``nll`` (mean negative log density
+    per point and output).  R² of a constant target (zero variance) is defined, not NaN: 1 for
+    an exact fit, 0 otherwise, so that the result stays JSON-serialisable.
+    """
+    yt = _as_2d("y_true", y_true)
+    yp = _as_2d("y_pred", y_pred)
+    if yt.shape != yp.shape:
+        raise ValueError(f"y_pred has shape {yp.shape} but y_true has {yt.shape}")
+    n, k = yt.shape
+    if n == 0:
+        raise ValueError("y_true is empty")
+    if not np.all(np.isfinite(yt)):
+        raise ValueError("y_true contains NaN or infinite values")
+    if not np.all(np.isfinite(yp)):
+        raise ValueError("y_pred contains NaN or infinite values")
+    if output_names is None:
+        names = [f"y{i}" for i in range(k)]
+    else:
+        names = [str(s) for s in output_names]
+        if len(names) != k:
+            raise ValueError(f"output_names has {len(names)} names for {k} outputs")
+    err = yp - yt
+    rmse = np.sqrt(np.mean(err ** 2, axis=0))
+    mae = np.mean(np.abs(err), axis=0)
+    sse = np.sum(err ** 2, axis=0)
+    sst = np.sum((yt - yt.mean(axis=0)) ** 2, axis=0)
+    r2 = np.empty(k)
+    for i in range(k):
+        if sst[i] > 0:
+            r2[i] = 1.0 - sse[i] / sst[i]
+        else:
+            r2[i] = 1.0 if sse[i] == 0 else 0.0
+    out: dict = {
+        "n": int(n),
+        "output_names": names,
+        "rmse": float(np.mean(rmse)), "rmse_per_output": [float(v) for v in rmse],
+        "mae": float(np.mean(mae)), "mae_per_output": [float(v) for v in mae],
+        "r2": float(np.mean(r2)), "r2_per_output": [float(v) for v in r2],
+    }
+    if y_std is not None:
+        s = _as_2d("y_std", y_std)
+        if s.shape != yt.shape:
+            raise ValueError(f"y_std has shape {s.shape} but y_true has {yt.shape}")
+        if not np.all(np.isfinite(s)) or np.any(s <= 0):
+            raise ValueError("y_std must be finite and > 0")
+        nll = 0.5 * np.log(2 * math.pi * s ** 2) + 0.5 * (err / s) ** 2
+        nll_out = nll.mean(axis=0)
+        out["nll"] = float(np.mean(nll_out))
+        out["nll_per_output"] = [float(v) for v in nll_out]
+    return out

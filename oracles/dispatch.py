@@ -1,0 +1,337 @@
+"""Fan a batch of oracle evaluations out over a Dask cluster; yield results as they complete.
+
+Why it is shaped this way:
+
+* **Results as they complete** (``distributed.as_completed``), each with its pool index, so the
+  caller can make every label durable the moment it exists; a crash of the caller then loses at
+  most the evaluations still in flight. That is also why in-flight work is bounded
+  (``max_in_flight``, default two tasks per worker thread: one running, one queued, so workers
+  never idle but little is lost or paid twice after a crash).
+* **Failures are data.** An exception, a timeout, a NaN/inf output, a wrong output shape, or a
+  dead worker never aborts the batch: the point is retried (``retries`` more times, with a fresh
+  task key) and then reported as an :class:`EvalResult` with ``ok=False`` and the reason.
+  Worker deaths are first handled by the scheduler itself (it reschedules the task elsewhere,
+  up to ``distributed.scheduler.allowed-failures``); only a ``KilledWorker`` reaches our retry.
+* **Timeouts at process level.** A Python thread cannot be interrupted, so with a timeout the
+  oracle runs in a watchdog thread inside the worker; when it overruns, the point is reported
+  as ``timeout`` and the dispatcher restarts that worker process (through its nanny), so a hung
+  simulator does not keep occupying a core. (A C call that holds the GIL for longer than the
+  timeout delays the report until it returns; external programs should use the ``command``
+  oracle's own timeout, which kills their process group.)
+* **One cluster for the whole campaign**: the dispatcher is a context manager that keeps its
+  client and cluster across ``evaluate`` calls; the oracle is scattered to the workers once per
+  batch instead of being pickled into every task.
+* Tasks use ``pure=False`` and unique keys: identical inputs must still be evaluated (stochastic
+  simulators) and a retry must never be answered from a cached failure.
+
+``Dispatcher(workers=0)`` evaluates in-process with the same semantics (no Dask): handy for
+debugging an oracle and for tests of the callers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .base import Oracle
+
+log = logging.getLogger(__name__)
+
+_UNSET: Any = object()
+
+
+@dataclass
+class EvalResult:
+    """The outcome of one point: a label (``ok``) or a failure with its ``reason``."""
+
+    index: int                   # the caller's index (pool position) of the point
+    ok: bool
+    y: np.ndarray | None         # (k,) float64 when ok, else None
+    wall_time: float             # seconds the last attempt ran on its worker
+    worker: str                  # address of the worker of the last attempt
+    reason: str | None           # why it failed (None when ok)
+    attempts: int                # evaluations tried for this point (1 = first try succeeded)
+
+
+def _target(oracle: Oracle, x: np.ndarray, box: dict[str, Any]) -> None:
+    try:
+        box["y"] = oracle(x)
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes data
+        box["error"] = f"{type(exc).__name__}: {exc}"
+
+
+def run_point(oracle: Oracle, x: np.ndarray, timeout: float | None) -> dict[str, Any]:
+    """Evaluate one point where it runs (a Dask worker or in-process); never raises."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):
+        worker = "local"
+    box: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    if timeout is None:
+        _target(oracle, x, box)
+    else:
+        th = threading.Thread(target=_target, args=(oracle, x, box), daemon=True, name="alflow-oracle")
+        th.start()
+        th.join(timeout)
+        if th.is_alive():
+            return {"ok": False, "y": None, "wall": time.perf_counter() - t0, "worker": worker,
+                    "reason": f"timeout: evaluation exceeded {timeout} s", "restart": True}
+    wall = time.perf_counter() - t0
+    out: dict[str, Any] = {"ok": False, "y": None, "wall": wall, "worker": worker, "reason": None, "restart": False}
+    if "error" in box:
+        out["reason"] = f"exception: {box['error']}"
+        return out
+    try:
+        y = np.asarray(box.get("y"), dtype=float).reshape(-1) if np.ndim(box.get("y")) <= 1 else None
+    except (TypeError, ValueError):
+        y = None
+    if y is None or y.shape != (oracle.output_dim,):
+        out["reason"] = (f"bad output: expected shape ({oracle.output_dim},), got "
+                         f"{np.shape(box.get('y'))} {type(box.get('y')).__name__}")
+        return out
+    if not np.all(np.isfinite(y)):
+        out["reason"] = f"non-finite output: {y.tolist()}"
+        return out
+    out.update(ok=True, y=y)
+    return out
+
+
+class Dispatcher:
+    """Evaluate batches on a Dask cluster (context manager; the cluster lives across batches).
+
+    Exactly one of: ``workers`` (size of the default LocalCluster of processes, one thread each;
+    ``None`` = number of cores; ``0`` = in-process, no Dask), ``address`` (an existing
+    scheduler), ``cluster`` (any cluster object: dask-jobqueue, dask-kubernetes, LocalCluster).
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        address: str | None = None,
+        cluster: Any = None,
+        retries: int = 2,
+        timeout: float | None = None,
+        max_in_flight: int | None = None,
+        dashboard: bool = False,
+        quiet: bool = True,
+    ) -> None:
+        if sum(v is not None for v in (address, cluster)) > 1 or (workers is not None and (address or cluster is not None)):
+            raise ValueError("Dispatcher: give at most one of workers=, address=, cluster=")
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+            raise ValueError(f"Dispatcher: workers must be an integer >= 0 (0 = in-process), got {workers!r}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"Dispatcher: retries must be an integer >= 0, got {retries!r}")
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise ValueError(f"Dispatcher: timeout must be a positive number of seconds or None, got {timeout!r}")
+        if max_in_flight is not None and (not isinstance(max_in_flight, int) or max_in_flight < 1):
+            raise ValueError(f"Dispatcher: max_in_flight must be an integer >= 1 or None, got {max_in_flight!r}")
+        self.workers, self.address, self.cluster = workers, address, cluster
+        self.retries, self.timeout, self.max_in_flight = retries, timeout, max_in_flight
+        self.dashboard, self.quiet = dashboard, quiet
+        self.client: Any = None
+        self._own_cluster: Any = None
+        self._restarts: list[threading.Thread] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def in_process(self) -> bool:
+        return self.workers == 0
+
+    def start(self) -> "Dispatcher":
+        """Connect (or start the LocalCluster). Idempotent; ``evaluate`` calls it if needed."""
+        if self.in_process or self.client is not None:
+            return self
+        from distributed import Client, LocalCluster
+
+        if self.quiet:
+            for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker",
+                         "distributed.core", "distributed.comm", "distributed.batched", "distributed.client"):
+                logging.getLogger(name).setLevel(logging.ERROR)
+        if self.address is not None:
+            self.client = Client(self.address)
+        elif self.cluster is not None:
+            self.client = Client(self.cluster)
+        else:
+            import dask
+
+            n = self.workers or os.cpu_count() or 1
+            # The active memory manager trims "redundant" replicas, which would leave the
+            # broadcast oracle on one worker only; keep a copy on each so a death loses none.
+            with dask.config.set({"distributed.scheduler.active-memory-manager.start": False}):
+                self._own_cluster = LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address="127.0.0.1:0" if self.dashboard else None,
+                    silence_logs=logging.ERROR if self.quiet else logging.WARNING,
+                )
+            self.client = Client(self._own_cluster)
+        return self
+
+    def close(self) -> None:
+        """Close the client, and the cluster if this dispatcher started it."""
+        for th in self._restarts:
+            th.join(timeout=30)
+        self._restarts.clear()
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self._own_cluster is not None:
+            self._own_cluster.close()
+            self._own_cluster = None
+
+    def __enter__(self) -> "Dispatcher":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def dashboard_link(self) -> str | None:
+        return None if self.client is None or not self.dashboard else self.client.dashboard_link
+
+    def n_threads(self) -> int:
+        """Worker threads the cluster has now (1 in-process)."""
+        if self.in_process:
+            return 1
+        self.start()
+        return int(sum(self.client.nthreads().values()))
+
+    # -- evaluation --------------------------------------------------------------------------
+    def _restart_worker(self, address: str) -> None:
+        """Restart a worker whose thread hangs, in the background (results keep flowing)."""
+
+        def go() -> None:
+            try:
+                self.client.restart_workers([address], raise_for_error=False)
+            except Exception as exc:  # no nanny (an external worker): nothing we can do here
+                log.warning("could not restart worker %s after a timeout: %s", address, exc)
+
+        th = threading.Thread(target=go, daemon=True, name="alflow-restart")
+        th.start()
+        self._restarts = [t for t in self._restarts if t.is_alive()] + [th]
+
+    def evaluate(
+        self,
+        oracle: Oracle,
+        X: Any,
+        indices: Sequence[int] | np.ndarray | None = None,
+        *,
+        timeout: float | None = _UNSET,
+        max_in_flight: int | None = _UNSET,
+    ) -> Iterator[EvalResult]:
+        """Evaluate the rows of ``X``; yield one :class:`EvalResult` per row as each completes.
+
+        ``indices`` (default ``0..n-1``) are the caller's ids of the rows (pool positions). If the
+        caller stops iterating early, the work still in flight is cancelled.
+        """
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2:
+            raise ValueError(f"Dispatcher.evaluate: X must be 2-D (n, d), got shape {X.shape}")
+        if X.shape[1] != oracle.input_dim:
+            raise ValueError(f"Dispatcher.evaluate: X has {X.shape[1]} columns, oracle {oracle.name!r} takes {oracle.input_dim}")
+        idx = np.arange(X.shape[0]) if indices is None else np.asarray(indices)
+        if idx.shape != (X.shape[0],):
+            raise ValueError(f"Dispatcher.evaluate: indices must have shape ({X.shape[0]},), got {idx.shape}")
+        timeout = self.timeout if timeout is _UNSET else timeout
+        limit = self.max_in_flight if max_in_flight is _UNSET else max_in_flight
+        if X.shape[0] == 0:
+            return iter(())
+        if self.in_process:
+            return self._evaluate_local(oracle, X, idx, timeout)
+        self.start()
+        return self._evaluate_dask(oracle, X, idx, timeout, limit)
+
+    def _finish(self, pos_index: int, out: dict[str, Any], attempts: int) -> EvalResult:
+        return EvalResult(index=int(pos_index), ok=bool(out["ok"]), y=out["y"], wall_time=float(out["wall"]),
+                          worker=str(out["worker"]), reason=out["reason"], attempts=attempts)
+
+    def _evaluate_local(self, oracle: Oracle, X: np.ndarray, idx: np.ndarray, timeout: float | None) -> Iterator[EvalResult]:
+        for pos in range(X.shape[0]):
+            for attempt in range(1, self.retries + 2):
+                out = run_point(oracle, X[pos], timeout)
+                if out["ok"] or attempt == self.retries + 1:
+                    yield self._finish(idx[pos], out, attempt)
+                    break
+
+    def _evaluate_dask(self, oracle: Oracle, X: np.ndarray, idx: np.ndarray, timeout: float | None,
+                       limit: int | None) -> Iterator[EvalResult]:
+        from distributed import as_completed
+
+        client = self.client
+        n = X.shape[0]
+        batch = uuid.uuid4().hex[:10]
+        oref = client.scatter(oracle, broadcast=True, hash=False)
+        attempts = np.zeros(n, dtype=int)
+        queue: deque[int] = deque(range(n))
+        live: dict[Any, int] = {}
+        ac = as_completed()
+        cap_checked = 0.0
+        cap = limit or 1
+
+        def capacity() -> int:
+            nonlocal cap_checked, cap
+            if limit is not None:
+                return limit
+            now = time.monotonic()
+            if now - cap_checked > 1.0:  # the cluster may scale; ask the scheduler at most 1/s
+                cap = max(2 * int(sum(client.nthreads().values())), 2)
+                cap_checked = now
+            return cap
+
+        submitted: dict[Any, float] = {}
+        lost = np.zeros(n, dtype=int)
+
+        def submit(pos: int) -> None:
+            attempts[pos] += 1
+            key = f"alflow-eval-{batch}-{int(idx[pos])}-{attempts[pos]}-{lost[pos]}"
+            fut = client.submit(run_point, oref, X[pos], timeout, key=key, pure=False, retries=0)
+            live[fut] = pos
+            submitted[fut] = time.monotonic()
+            ac.add(fut)
+
+        try:
+            while queue and len(live) < capacity():
+                submit(queue.popleft())
+            for fut in ac:
+                pos = live.pop(fut)
+                t_sub = submitted.pop(fut)
+                try:
+                    out = fut.result()
+                except Exception as exc:  # KilledWorker, lost data, cancelled: a failure, not a crash
+                    out = {"ok": False, "y": None, "wall": time.monotonic() - t_sub, "worker": "", "restart": False,
+                           "reason": f"worker failure: {type(exc).__name__}: {exc}"}
+                    if oref.status != "finished" or "lost dependencies" in str(exc):
+                        # The scattered oracle died with its worker (Dask keeps one replica of
+                        # scattered data): not the point's fault, so re-scatter and do not count
+                        # the attempt (bounded, in case the cluster keeps losing workers).
+                        if oref.status != "finished":
+                            oref = client.scatter(oracle, broadcast=True, hash=False)
+                        if lost[pos] < 3 + self.retries:
+                            lost[pos] += 1
+                            attempts[pos] -= 1
+                fut.release()
+                if out.get("restart"):
+                    self._restart_worker(out["worker"])
+                if out["ok"] or attempts[pos] > self.retries:
+                    yield self._finish(idx[pos], out, int(attempts[pos]))
+                else:
+                    log.info("retrying index %s after: %s", idx[pos], out["reason"])
+                    queue.appendleft(pos)
+                while queue and len(live) < capacity():
+                    submit(queue.popleft())
+        finally:
+            if live:
+                client.cancel(list(live), force=True)
+            live.clear()
+            oref.release()

@@ -1,0 +1,363 @@
+"""CampaignStore behaviour: round trips, journal replay, idempotent labels, resume, export."""
+from __future__ import annotations
+
+import json
+import threading
+
+import h5py
+import numpy as np
+import pytest
+
+from alcore.store import (CampaignStore, ConfigMismatchError, ReadOnlyStoreError,
+                          StoreClosedError, StoreCorruptError, StoreExistsError, StoreStatus,
+                          export_labelled)
+from alcore.store import campaign_store as cs_mod
+from alcore.store import journal as jmod
+
+from store_helpers import CONFIG, dir_state, make_store, sha
+
+
+def _fill(s: CampaignStore) -> None:
+    s.mark_requested([3, 1, 4], iteration=0, scores=[0.9, 0.5, 0.1])
+    s.record_label(3, [1.0, 2.0], wall_time=0.5, worker="w1")
+    s.record_failure(1, "diverged", wall_time=2.0, worker="w2", attempts=3)
+    s.record_iteration(0, {"rmse": [0.1, 0.2], "r2": np.float64(0.9)}, {"train": 1.5})
+
+
+def test_roundtrip_all_fields(tmp_path):
+    p = tmp_path / "c.h5"
+    with make_store(p) as s:
+        _fill(s)
+        s.save_checkpoint(0, {"w": np.arange(6.0).reshape(2, 3), "n": np.array(3),
+                              "act": np.array("relu"), "mask": np.array([True, False]),
+                              "net/0.weight": np.ones(2, np.float32)})
+        s.mark_requested([7], iteration=1)
+        X = s.pool_X.copy()
+    with CampaignStore.open(p, "r") as r:
+        assert np.array_equal(r.pool_X, X)
+        assert r.config == json.loads(json.dumps(CONFIG))
+        assert r.oracle_info["name"] == "toy" and r.meta["oracle_version"] == "1.2"
+        assert r.meta["seeds"] == {"pool": 0, "model": 7}
+        assert r.test_X.shape == (5, 3) and r.test_y.shape == (5, 2)
+        assert r.status[3] == StoreStatus.LABELLED and r.status[1] == StoreStatus.FAILED
+        assert r.status[4] == StoreStatus.REQUESTED and r.status[7] == StoreStatus.REQUESTED
+        assert np.array_equal(r.outputs[3], [1.0, 2.0]) and np.isnan(r.outputs[4]).all()
+        assert r.failure_reasons[1] == "diverged" and r.attempts[1] == 3
+        assert r.workers[3] == "w1" and r.wall_times[3] == 0.5
+        assert list(r.pending_indices()) == [4, 7]
+        assert r.finished_iterations() == [0]
+        its = r.iterations
+        assert [it["iteration"] for it in its] == [0, 1]
+        assert list(its[0]["selected"]) == [3, 1, 4] and its[0]["metrics"]["r2"] == 0.9
+        assert its[0]["timings"] == {"train": 1.5} and not its[1]["finished"]
+        it, state = r.latest_checkpoint()
+        assert it == 0 and state["w"].shape == (2, 3) and state["act"] == "relu"
+        assert state["mask"].dtype == bool and state["net/0.weight"].dtype == np.float32
+        assert int(state["n"]) == 3
+
+
+def test_reader_replays_journal_without_writing(tmp_path):
+    p = tmp_path / "c.h5"
+    s = make_store(p)
+    _fill(s)  # not folded: lives only in the journal
+    assert s.journal_records == 4
+    before = dir_state(tmp_path)
+    with CampaignStore.open(p, "r") as r:
+        assert r.status[3] == StoreStatus.LABELLED and r.finished_iterations() == [0]
+        with pytest.raises(ReadOnlyStoreError):
+            r.record_label(4, [0, 0])
+    assert dir_state(tmp_path) == before
+    s.close()
+    with h5py.File(p, "r") as f:  # folded on close
+        assert f["pool/status"][3] == 2 and f["meta"].attrs["journal_seq"] == 4
+
+
+def test_duplicate_label_is_ignored_not_overwritten(tmp_path):
+    with make_store(tmp_path / "c.h5") as s:
+        s.mark_requested([2], 0)
+        assert s.record_label(2, [1.0, 1.0]) is True
+        assert s.record_label(2, [9.0, 9.0]) is False
+        assert s.record_failure(2, "late failure") is False
+        assert s.duplicates_ignored == 2 and np.array_equal(s.outputs[2], [1.0, 1.0])
+        with pytest.raises(ValueError, match="already labelled"):
+            s.mark_requested([2, 5], 1)
+        s.mark_requested([5], 1)
+        with pytest.raises(ValueError, match="already labelled or requested"):
+            s.mark_requested([5], 2)
+        assert s.journal_records == 3  # the refused calls wrote nothing
+        assert s.record_label(9, [1, 2]) and s.record_failure(10, "x")
+
+
+def test_bad_arguments_name_the_culprit(tmp_path):
+    with make_store(tmp_path / "c.h5") as s:
+        with pytest.raises(IndexError, match="40"):
+            s.record_label(40, [1, 2])
+        with pytest.raises(ValueError, match="3 outputs"):
+            s.record_label(0, [1, 2, 3])
+        with pytest.raises(ValueError, match="duplicates"):
+            s.mark_requested([1, 1], 0)
+        with pytest.raises(ValueError, match="2 scores for 1"):
+            s.mark_requested([1], 0, [0.1, 0.2])
+        with pytest.raises(TypeError, match="unsupported dtype"):
+            s.save_checkpoint(0, {"o": np.array([object()])})
+        with pytest.raises(TypeError, match="cannot store"):
+            s.record_iteration(0, {"bad": object()})
+    with pytest.raises(StoreClosedError):
+        s.record_label(0, [1, 2])
+    with pytest.raises(StoreExistsError):
+        make_store(tmp_path / "c.h5")
+
+
+def test_unknown_output_dim_taken_from_first_label(tmp_path):
+    with CampaignStore.create(tmp_path / "c.h5", config={}, oracle_info={"name": "o"},
+                              pool_X=np.zeros((4, 2)), seeds={}) as s:
+        assert s.n_outputs is None and s.outputs.shape == (4, 0)
+        s.record_label(1, [5.0, 6.0, 7.0])
+        assert s.n_outputs == 3
+    with CampaignStore.open(tmp_path / "c.h5") as r:
+        assert np.array_equal(r.outputs[1], [5, 6, 7]) and np.isnan(r.outputs[0]).all()
+
+
+def test_torn_journal_tail_is_discarded_then_appended_after(tmp_path):
+    p = tmp_path / "c.h5"
+    s = make_store(p)
+    s.mark_requested([0, 1, 2], 0)
+    s.record_label(0, [1, 1])
+    s._journal.close()  # simulate a kill: no fold, lock left behind
+    s._lock.info = None
+    j = p.with_name(p.name + ".journal")
+    good = j.read_bytes()
+    torn = jmod.encode_record({"op": "label", "index": 1, "y": [2, 2], "seq": 99})
+    j.write_bytes(good + torn[:-3])  # a record cut short
+    with CampaignStore.open(p, "r") as r:  # the reader ignores the tail and writes nothing
+        assert r.status[1] == StoreStatus.REQUESTED
+    assert j.stat().st_size == len(good) + len(torn) - 3
+    (p.with_name(p.name + ".lock")).unlink()
+    with CampaignStore.open(p, "a") as w:
+        assert w.recovered_torn_bytes == len(torn) - 3
+        assert w.status[0] == StoreStatus.LABELLED and w.status[1] == StoreStatus.REQUESTED
+        w.record_label(1, [3, 3])
+    with CampaignStore.open(p) as r:
+        assert np.array_equal(r.outputs[1], [3, 3]) and r.duplicates_ignored == 0
+
+
+def test_corrupted_crc_stops_replay(tmp_path):
+    p = tmp_path / "c.h5"
+    with make_store(p) as s:
+        s.mark_requested([0, 1], 0)
+        s.compact()
+        s.record_label(0, [1, 1])
+        s.record_label(1, [2, 2])
+        j = p.with_name(p.name + ".journal")
+        data = bytearray(j.read_bytes())
+        data[-2] ^= 0xFF  # flip a bit in the last record's payload
+        j.write_bytes(bytes(data))
+        with CampaignStore.open(p, "r") as r:
+            assert r.status[0] == StoreStatus.LABELLED
+            assert r.status[1] == StoreStatus.REQUESTED
+        data[-2] ^= 0xFF  # repair, so that the writer's own fold on close sees its records
+        j.write_bytes(bytes(data))
+
+
+def test_journal_kept_after_fold_replays_idempotently(tmp_path):
+    """A kill between the atomic rename and the journal restart leaves an old journal."""
+    p = tmp_path / "c.h5"
+    j = p.with_name(p.name + ".journal")
+    with make_store(p) as s:
+        s.mark_requested([0, 1], 0)
+        s.record_label(0, [1, 1])
+        old_journal = j.read_bytes()
+        s.compact()
+    j.write_bytes(old_journal)
+    with CampaignStore.open(p, "a") as w:
+        assert w.duplicates_ignored == 0 and w.journal_records == 0
+        assert w.n_labelled == 1 and list(w.pending_indices()) == [1]
+        assert w.iterations[0]["selected"].tolist() == [0, 1]  # not doubled by a replay
+        w.record_label(1, [2, 2])
+    with CampaignStore.open(p) as r:
+        assert r.n_labelled == 2 and r.iterations[0]["selected"].tolist() == [0, 1]
+
+
+def test_journal_newer_than_file_is_refused(tmp_path):
+    p = tmp_path / "c.h5"
+    with make_store(p) as s:
+        s.mark_requested([0], 0)
+        s.compact()
+        old = p.read_bytes()
+        s.record_label(0, [1, 1])
+        s.compact()  # journal now starts after the label
+    p.write_bytes(old)  # an old copy of the store restored next to the new journal
+    with pytest.raises(StoreCorruptError, match="journal newer"):
+        CampaignStore.open(p, "a")
+
+
+def test_leftover_tmp_of_killed_fold_is_ignored_and_removed(tmp_path):
+    p = tmp_path / "c.h5"
+    make_store(p).close()
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_bytes(b"half a file")
+    with CampaignStore.open(p, "r") as r:
+        assert r.n_pool == 40
+    assert tmp.exists()  # readers never delete
+    CampaignStore.open(p, "a").close()
+    assert not tmp.exists()
+
+
+def test_resume_semantics(tmp_path):
+    p = tmp_path / "c.h5"
+    with make_store(p) as s:
+        s.mark_requested([0, 1, 2], 0)
+        s.record_label(0, [1, 1])
+        s.record_iteration(0, {"rmse": 0.3}, {})
+        s.save_checkpoint(0, {"w": np.ones(3)})
+        s.mark_requested([5, 6], 1)
+        s.record_label(5, [2, 2])
+    with CampaignStore.open(p, "a") as s:
+        assert s.finished_iterations() == [0]
+        assert list(s.pending_indices()) == [1, 2, 6]
+        assert list(s.labelled_indices()) == [0, 5]
+        assert s.latest_checkpoint()[0] == 0
+        assert 0 not in s.unlabelled_indices() and 1 not in s.unlabelled_indices()
+
+
+def test_check_config_names_keys_and_touches_nothing(tmp_path):
+    p = tmp_path / "c.h5"
+    make_store(p).close()
+    before = dir_state(tmp_path)
+    with CampaignStore.open(p, "r") as s:
+        changed = json.loads(json.dumps(CONFIG))
+        changed["budget"]["max_labels"] = 500
+        changed["dask"]["workers"] = 8
+        changed["campaign"]["deadline"] = "08:00"
+        s.check_config(changed)  # only mutable sections differ
+        changed["model"]["hidden"] = [16, 16]
+        changed["model"]["lr"] = 0.1
+        with pytest.raises(ConfigMismatchError) as ei:
+            s.check_config(changed)
+        assert ei.value.keys == ["model.hidden", "model.lr"]
+        assert "model.hidden" in str(ei.value) and "[8, 8]" in str(ei.value)
+        with pytest.raises(ConfigMismatchError, match="budget.max_labels"):
+            s.check_config(dict(CONFIG, budget={"max_labels": 1}), mutable=())
+    assert dir_state(tmp_path) == before
+
+
+def test_update_config_persists(tmp_path):
+    p = tmp_path / "c.h5"
+    with make_store(p) as s:
+        s.update_config(dict(CONFIG, budget={"max_labels": 99}))
+        with pytest.raises(ConfigMismatchError):
+            s.update_config(dict(CONFIG, model={}))
+    with CampaignStore.open(p) as r:
+        assert r.config["budget"]["max_labels"] == 99
+
+
+def test_stop_flag_reaches_the_writer_from_a_reader(tmp_path):
+    p = tmp_path / "c.h5"
+    with make_store(p) as w:
+        assert not w.stop_requested()
+        with CampaignStore.open(p, "r") as r:
+            r.request_stop("user asked")
+        assert w.stop_requested() and w.summary()["stop_requested"]
+        w.clear_stop()
+        assert not w.stop_requested()
+
+
+def test_summary_is_small_json(tmp_path):
+    with make_store(tmp_path / "c.h5") as s:
+        _fill(s)
+        summ = json.loads(json.dumps(s.summary()))
+    assert summ["labeled"] == 1 and summ["failed"] == 1 and summ["requested"] == 1
+    assert summ["iteration"] == 0 and summ["pool_size"] == 40
+    assert summ["metrics"][0]["metrics"]["rmse"] == [0.1, 0.2]
+
+
+def test_auto_compaction(tmp_path, monkeypatch):
+    monkeypatch.setattr(cs_mod, "AUTO_COMPACT_RECORDS", 5)
+    p = tmp_path / "c.h5"
+    with make_store(p) as s:
+        s.mark_requested(range(10), 0)
+        for i in range(6):
+            s.record_label(i, [i, i])
+        assert s.journal_records < 5
+        with h5py.File(p, "r") as f:
+            assert (f["pool/status"][()] == 2).sum() >= 4
+
+
+def test_full_compaction_keeps_checkpoints_and_drops_garbage(tmp_path):
+    p = tmp_path / "c.h5"
+    with make_store(p, P=2000) as s:
+        s.mark_requested(range(2000), 0)
+        for k in range(10):
+            for i in range(k * 200, k * 200 + 200):
+                s.record_label(i, [i, i], worker=f"worker-with-a-long-name-{i}")
+            s.save_checkpoint(k, {"w": np.full(50, float(k))})
+        size = p.stat().st_size
+        s.compact(full=True)
+        assert p.stat().st_size <= size
+        assert s.checkpoint_iterations() == list(range(10))
+        assert s.load_checkpoint(3)["w"][0] == 3.0
+    with CampaignStore.open(p) as r:
+        assert r.n_labelled == 2000 and r.workers[1999] == "worker-with-a-long-name-1999"
+
+
+def test_readers_during_writer_folds_see_every_acknowledged_label(tmp_path):
+    p = tmp_path / "c.h5"
+    w = make_store(p, P=600)
+    w.mark_requested(range(600), 0)
+    acked = [0]
+    stop = threading.Event()
+
+    def writer() -> None:
+        for i in range(600):
+            w.record_label(i, [i, i])
+            acked[0] = i + 1
+            if i % 25 == 0:
+                w.compact()
+        stop.set()
+
+    th = threading.Thread(target=writer)
+    th.start()
+    reads = 0
+    while not stop.is_set() or reads < 3:
+        floor = acked[0]
+        with CampaignStore.open(p, "r") as r:
+            assert r.n_labelled >= floor
+            lab = r.labelled_indices()
+            assert np.array_equal(lab, np.arange(lab.size))
+        reads += 1
+    th.join()
+    w.close()
+    assert reads >= 3
+
+
+def test_export_csv_and_npz(tmp_path):
+    p = tmp_path / "c.h5"
+    with make_store(p) as s:
+        s.mark_requested([4, 2, 9], 0)
+        s.record_label(4, [0.1, 0.2], 1.0, "w")
+        s.record_label(9, [1 / 3, -2.5], 2.0, "w,2")
+        s.record_failure(2, "x")
+        X = s.pool_X.copy()
+    res = export_labelled(p, tmp_path / "out.csv", "csv")
+    assert res["rows"] == 2
+    lines = (tmp_path / "out.csv").read_text().splitlines()
+    assert lines[0] == "index,iteration,a,b,c,u,v,wall_time,worker"
+    row = lines[2].split(",")
+    assert row[0] == "9" and float(row[2]) == X[9, 0] and float(row[5]) == 1 / 3
+    assert lines[2].endswith('"w,2"')
+    export_labelled(p, tmp_path / "out.npz", "npz")
+    z = np.load(tmp_path / "out.npz")
+    assert z["index"].tolist() == [4, 9] and np.array_equal(z["X"], X[[4, 9]])
+    assert np.array_equal(z["y"], [[0.1, 0.2], [1 / 3, -2.5]])
+    assert z["output_names"].tolist() == ["u", "v"]
+    with pytest.raises(ValueError, match="csv, npz"):
+        export_labelled(p, tmp_path / "o.x", "xlsx")
+
+
+def test_store_file_unchanged_by_read_only_use(tmp_path):
+    p = tmp_path / "c.h5"
+    make_store(p).close()
+    h = sha(p)
+    with CampaignStore.open(p) as r:
+        r.summary(), r.iterations, r.latest_checkpoint()
+    assert sha(p) == h

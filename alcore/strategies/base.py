@@ -80,8 +80,8 @@ class AcquisitionContext:
             raise ValueError(f"n_samples must be an int >= 2, got {t!r}")
         check_positive_float(self.reg, "reg")
         check_bool(self.reg_relative, "reg_relative")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
-            raise ValueError(f"seed must be an int, got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
 
 
 @dataclass

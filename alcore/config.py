@@ -74,6 +74,16 @@ def strategy_names() -> list[str]:
     return list(_FALLBACK_STRATEGIES)
 
 
+def strategy_parameters(name: str) -> dict[str, Any] | None:
+    """Parameter defaults of a registered strategy (None when the registry is unavailable)."""
+    try:
+        from alcore import strategies  # noqa: PLC0415
+
+        return dict(strategies.get(name).defaults)
+    except Exception:  # pragma: no cover
+        return None
+
+
 def _did_you_mean(value: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
@@ -196,13 +206,37 @@ class ModelSection(_Section):
 
 
 class AcquisitionSection(_Section):
-    """How the next batch is chosen."""
+    """How the next batch is chosen.
+
+    Strategy-specific parameters may be written in the section itself (``n_target = 500``)
+    or in a ``params`` sub-table; either way they are checked against the strategy's own
+    parameter list, so a parameter of another strategy is an error, not a silent no-op.
+    """
 
     strategy: str = "nngp"
     samples: int = Field(default=100, ge=2)  # T, MC-dropout samples
-    reg: float = Field(default=1e-2, gt=0.0)
+    reg: float = Field(default=1e-2, gt=0.0)  # relative to the mean prior variance
     batch_size: int = Field(default=10, ge=1)
     params: dict[str, Any] = Field(default_factory=dict)  # strategy-specific extras
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_strategy_params(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known = set(cls.model_fields)
+        extra = {k: v for k, v in data.items() if k not in known}
+        if not extra:
+            return data
+        accepted = strategy_parameters(str(data.get("strategy", "nngp"))) or {}
+        moved = {k: v for k, v in extra.items() if k in accepted}
+        if not moved:
+            return data  # leave the unknown keys for extra="forbid" to name
+        out = {k: v for k, v in data.items() if k not in moved}
+        params = dict(out.get("params") or {}) if isinstance(out.get("params"), dict) else {}
+        params.update(moved)
+        out["params"] = params
+        return out
 
     @field_validator("strategy")
     @classmethod
@@ -211,6 +245,32 @@ class AcquisitionSection(_Section):
         if v not in names:
             raise ValueError(f"'{v}' is not one of {', '.join(names)}{_did_you_mean(v, names)}")
         return v
+
+    @model_validator(mode="after")
+    def _params_of_strategy(self) -> "AcquisitionSection":
+        accepted = strategy_parameters(self.strategy)
+        if accepted is None:
+            return self
+        unknown = sorted(set(self.params) - set(accepted))
+        if unknown:
+            hint = _did_you_mean(unknown[0], sorted(accepted))
+            allowed = ", ".join(sorted(accepted)) or "none"
+            raise ValueError(
+                f"params.{unknown[0]}: not a parameter of strategy '{self.strategy}'{hint} "
+                f"(it accepts: {allowed})"
+            )
+        try:
+            from alcore import strategies  # noqa: PLC0415
+
+            strat = strategies.get(self.strategy)
+            for key, check in strat.validators.items():
+                if key in self.params:
+                    check(self.params[key], key)
+        except ValueError as exc:
+            raise ValueError(f"params: {exc}") from None
+        except Exception:  # pragma: no cover - registry problems surface at run time
+            pass
+        return self
 
 
 class BudgetSection(_Section):
@@ -242,7 +302,7 @@ class BudgetSection(_Section):
 class DaskSection(_Section):
     """Where oracle evaluations run: a local cluster by default, or an existing scheduler."""
 
-    workers: int | None = Field(default=None, ge=1)
+    workers: int | None = Field(default=None, ge=0)  # None: one per core; 0: in-process
     address: str | None = None
     retries: int = Field(default=2, ge=0)
     timeout: float | None = Field(default=None, gt=0.0)  # seconds per evaluation
@@ -253,6 +313,12 @@ class DaskSection(_Section):
         if v is not None and not re.fullmatch(r"(tcp|tls|inproc|ucx|ws|wss)://\S+", v):
             raise ValueError(f"'{v}' is not a scheduler address like tcp://host:8786")
         return v
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "DaskSection":
+        if self.workers is not None and self.address is not None:
+            raise ValueError("give either workers (a local cluster) or address (an existing scheduler), not both")
+        return self
 
 
 class CampaignConfig(_Section):

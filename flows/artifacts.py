@@ -1,0 +1,134 @@
+"""Prefect artifacts that show a campaign's state in the UI, updated every iteration.
+
+Keys are stable per campaign (``<name>-metrics``, ``-progress``, ``-summary``) so the UI's
+Artifacts page shows one evolving entry per campaign, with history as versions. The summary is
+markdown the UI renders as is: the learning curve as a table and a unicode sparkline (no image
+links, which the UI could not load from a local file).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+from uuid import UUID
+
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def artifact_key(name: str, what: str) -> str:
+    """Prefect artifact keys allow only lowercase letters, digits and dashes."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "campaign"
+    return f"{slug[:60]}-{what}"
+
+
+def sparkline(values: list[float | None]) -> str:
+    """A unicode sparkline (higher bar = larger value); gaps for missing values."""
+    finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not finite:
+        return ""
+    lo, hi = min(finite), max(finite)
+    out = []
+    for v in values:
+        if not isinstance(v, (int, float)) or not math.isfinite(v):
+            out.append(" ")
+        elif hi == lo:
+            out.append(_SPARKS[len(_SPARKS) // 2])
+        else:
+            out.append(_SPARKS[round((v - lo) / (hi - lo) * (len(_SPARKS) - 1))])
+    return "".join(out)
+
+
+def _f(x: Any, fmt: str = ".4g") -> str:
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):
+        return format(x, fmt)
+    return "–"
+
+
+def metrics_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One table row per finished iteration (JSON-safe, rounded for reading)."""
+    rows = []
+    for rec in history:
+        m, t = rec.get("metrics") or {}, rec.get("timings") or {}
+        row: dict[str, Any] = {"iteration": rec["iteration"], "labels": m.get("labeled")}
+        for k in ("rmse", "mae", "r2", "nll"):
+            v = m.get(k)
+            row[k] = round(v, 6) if isinstance(v, (int, float)) and math.isfinite(v) else None
+        row["failed"] = m.get("failed")
+        for k in ("select", "label", "train", "evaluate"):
+            v = t.get(k)
+            row[f"{k}_s"] = round(v, 2) if isinstance(v, (int, float)) else None
+        rows.append(row)
+    return rows
+
+
+def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, budget: int,
+                     failed: int, state: str, store: str) -> str:
+    rows = metrics_rows(history)
+    rmses = [r["rmse"] for r in rows]
+    finite = [(r["rmse"], r["iteration"], r["labels"]) for r in rows if r["rmse"] is not None]
+    best = min(finite) if finite else None
+    lines = [f"# Campaign `{name}`", "", f"**State:** {state}  ", f"**Store:** `{store}`", ""]
+    lines += [
+        "| | |", "|---|---|",
+        f"| Best RMSE | {_f(best[0]) + f' (iteration {best[1]}, {best[2]} labels)' if best else '–'} |",
+        f"| Labels spent | {spent} / {budget} |",
+        f"| Failed evaluations | {failed} |",
+        f"| Iterations finished | {len(rows)} |",
+    ]
+    steps = ("select", "label", "train", "evaluate")
+    means = {}
+    for s in steps:
+        vals = [r[f"{s}_s"] for r in rows if isinstance(r.get(f"{s}_s"), (int, float))]
+        means[s] = sum(vals) / len(vals) if vals else None
+    lines += ["", "## Time per step (mean seconds per iteration)", "",
+              "| " + " | ".join(steps) + " |", "|" + "---|" * len(steps),
+              "| " + " | ".join(_f(means[s], ".2f") for s in steps) + " |"]
+    lines += ["", "## Learning curve", ""]
+    if rmses:
+        lines += [f"RMSE by iteration: `{sparkline(rmses)}` "
+                  f"({_f(rmses[0])} → {_f(rmses[-1])})", ""]
+    lines += ["| iteration | labels | RMSE | MAE | R² | NLL |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['iteration']} | {r['labels']} | {_f(r['rmse'])} | {_f(r['mae'])} | "
+                     f"{_f(r['r2'], '.4f')} | {_f(r['nll'])} |")
+    return "\n".join(lines) + "\n"
+
+
+class CampaignArtifacts:
+    """Creates the three artifacts once per flow run and refreshes them every iteration."""
+
+    def __init__(self, name: str, budget: int):
+        self.name = name
+        self.budget = max(int(budget), 1)
+        self._progress_id: UUID | None = None
+
+    def progress(self, spent: int) -> None:
+        pct = max(0.0, min(100.0, 100.0 * spent / self.budget))
+        desc = f"{self.name}: {spent} of {self.budget} labels spent"
+        if self._progress_id is None:
+            self._progress_id = create_progress_artifact(
+                pct, key=artifact_key(self.name, "progress"), description=desc)
+        else:
+            update_progress_artifact(self._progress_id, pct, description=desc)
+
+    def update(self, history: list[dict[str, Any]], *, spent: int, failed: int, state: str,
+               store: str) -> None:
+        self.progress(spent)
+        rows = metrics_rows(history)
+        if rows:
+            create_table_artifact(rows, key=artifact_key(self.name, "metrics"),
+                                  description=f"{self.name}: test metrics per iteration")
+        create_markdown_artifact(
+            summary_markdown(self.name, history, spent=spent, budget=self.budget, failed=failed,
+                             state=state, store=store),
+            key=artifact_key(self.name, "summary"),
+            description=f"{self.name}: campaign summary",
+        )

@@ -1,0 +1,135 @@
+"""The campaign as a Prefect 3 flow: ``campaign_flow(config_path)``.
+
+The flow is a thin shell around :func:`alcore.campaign.drive`: each step of each iteration is a
+Prefect task (``select-i`` → ``label-i`` → ``train-i`` → ``evaluate-i`` → ``checkpoint-i``),
+artifacts are refreshed after every checkpoint, and the store does all the remembering, so
+rerunning the same flow (or ``alflow run``) resumes.
+
+Design choices (see docs and shared notes on Prefect/Dask):
+
+* Oracle fan-out uses a plain Dask client created once per flow run inside this process (by the
+  dispatcher), not ``DaskTaskRunner``: Prefect tasks on Dask workers would each start their own
+  ephemeral API server, and the labels must be written as they arrive by the one store writer.
+* Cancelling the run in the UI: a watcher thread polls the run's state; on ``Cancelling`` it asks
+  the campaign to stop at the next step boundary, and the flow ends ``Cancelled``. Runs started
+  by a worker are also killed by the worker; the store makes that safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run as runtime_flow_run
+from prefect.states import Cancelled, Completed
+
+from alcore import campaign
+from alcore.config import load_config
+from flows.artifacts import CampaignArtifacts
+from flows.tasks import initialise_task, prefect_steps, report_task
+
+
+def _flow_run_name() -> str:
+    """``<campaign> it <first>-<last>``; the first iteration comes from the store if it exists."""
+    params = runtime_flow_run.parameters or {}
+    try:
+        cfg = load_config(params["config_path"])
+    except Exception:  # noqa: BLE001 - a bad config fails the flow itself with a clear message
+        return f"campaign {Path(str(params.get('config_path', '?'))).stem}"
+    first = 0
+    if cfg.store_path.exists():
+        try:
+            st = campaign.status(cfg.store_path)
+            first = 0 if st["iteration"] is None else st["iteration"] + 1
+        except Exception:  # noqa: BLE001
+            pass
+    return f"{cfg.campaign.name} it {first}-{cfg.budget.iterations}"
+
+
+class _CancelWatcher:
+    """Polls the flow run's state; a Cancelling/Cancelled run asks the campaign to stop."""
+
+    def __init__(self, store_path: str, interval: float = 2.0):
+        self.store_path = store_path
+        self.interval = interval
+        self.cancelled = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._run_id = runtime_flow_run.id
+
+    def start(self) -> "_CancelWatcher":
+        if self._run_id:
+            self._thread = threading.Thread(target=self._loop, name="alflow-cancel-watch", daemon=True)
+            self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        from prefect.client.orchestration import get_client
+
+        try:
+            with get_client(sync_client=True) as client:
+                while not self._stop.wait(self.interval):
+                    try:
+                        state = client.read_flow_run(self._run_id).state
+                    except Exception:  # noqa: BLE001 - the API may be briefly unreachable
+                        continue
+                    if state is not None and (state.is_cancelling() or state.is_cancelled()):
+                        self.cancelled = True
+                        campaign.request_stop(self.store_path)
+                        return
+        except Exception:  # noqa: BLE001 - watching is best effort
+            return
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+@flow(
+    name="alflow-campaign",
+    flow_run_name=_flow_run_name,
+    description="Active-learning campaign: select, label (Dask), train, evaluate, checkpoint.",
+    persist_result=False,
+    log_prints=False,
+)
+def campaign_flow(config_path: str) -> Any:
+    """Run or resume the campaign described by the TOML file at ``config_path``."""
+    logger = get_run_logger()
+    cfg = load_config(config_path)
+    summary = initialise_task(config_path)
+    store_path = summary["store"]
+    arts = CampaignArtifacts(cfg.campaign.name, cfg.label_budget)
+    watcher = _CancelWatcher(store_path).start()
+    state_text = "running"
+
+    def publish(state: str) -> None:
+        h = campaign.history(store_path)
+        try:
+            arts.update(h["iterations"], spent=h["spent"], failed=h["failed"], state=state, store=store_path)
+        except Exception as exc:  # noqa: BLE001 - monitoring must never stop a campaign
+            logger.warning("could not update artifacts: %s", exc)
+
+    try:
+        publish("starting")
+        result = campaign.drive(store_path, steps=prefect_steps(),
+                                on_iteration=lambda rec: publish(f"running (iteration {rec['iteration']} done)"))
+        reason = result["stop_reason"]
+        state_text = f"stopped: {reason}" if reason not in ("iterations", "budget spent") else "complete"
+        if watcher.cancelled:
+            state_text = "cancelled (resume with the same command)"
+        publish(state_text)
+    finally:
+        watcher.close()
+        campaign.close(store_path)
+    report = report_task(store_path, str(cfg.report_dir))
+    result["report"] = report
+    result["report_dir"] = str(cfg.report_dir)
+    result["state"] = state_text
+    logger.info("campaign %s %s: %d labelled, %d failed; store %s", cfg.campaign.name, state_text,
+                result["labeled"], result["failed"], store_path)
+    if watcher.cancelled:
+        return Cancelled(message="campaign stopped on cancellation; rerun to resume", data=result)
+    return Completed(message=state_text, data=result)

@@ -1,0 +1,124 @@
+"""Prefect tasks around the campaign steps of :mod:`alcore.campaign`.
+
+Why these settings:
+
+* ``cache_policy=NO_CACHE`` and ``persist_result=False``: the inputs are a store path and an
+  iteration number, the outputs small summaries; the store is the only state. Caching would
+  hash inputs on every call and could skip a step whose store effects are needed.
+* Retries only where a retry can help and is safe: the steps are idempotent on the store
+  (``select`` keeps a batch already chosen, ``checkpoint`` rewrites the same record), so a
+  transient failure (disk, CUDA memory) may be retried. ``label`` is not retried by Prefect:
+  the dispatcher already retries each evaluation, and the store resumes a broken batch on the
+  next run without paying twice.
+* Logs go through Prefect's run logger so they appear in the UI with the task run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from alcore import campaign
+
+_COMMON: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+def _fmt(x: Any) -> str:
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+@task(name="initialise", retries=0, **_COMMON)
+def initialise_task(config_path: str) -> dict[str, Any]:
+    """Create the store or reopen it for a resume (takes the single-writer lock)."""
+    from alcore.config import load_config
+
+    cfg = load_config(config_path)
+    summary = campaign.open_campaign(cfg)
+    logger = get_run_logger()
+    verb = "created" if summary["created"] else "opened (resume)"
+    logger.info(
+        "store %s %s: pool %d, labelled %d, failed %d, pending %d, next iteration %d of %d%s",
+        summary["store"], verb, summary["pool"], summary["labeled"], summary["failed"],
+        summary["pending"], summary["next_iteration"], summary["last_iteration"],
+        f", deadline {summary['deadline']}" if summary["deadline"] else "",
+    )
+    return summary
+
+
+@task(name="select", task_run_name="select-{iteration}", retries=1, retry_delay_seconds=1, **_COMMON)
+def select_task(store_path: str, iteration: int) -> dict[str, Any]:
+    out = campaign.select(store_path, iteration)
+    how = ("kept the batch of the interrupted run" if out.get("resumed")
+           else f"selected with {out.get('strategy', '?')}")
+    get_run_logger().info("iteration %d: %s: %d point(s) in %.2fs", iteration, how,
+                          out["selected"], out["seconds"])
+    return out
+
+
+@task(name="label", task_run_name="label-{iteration}", retries=0, **_COMMON)
+def label_task(store_path: str, iteration: int) -> dict[str, Any]:
+    out = campaign.label(store_path, iteration)
+    log = get_run_logger()
+    log.info("iteration %d: labelled %d, failed %d of %d sent in %.1fs", iteration,
+             out["labeled"], out["failed"], out["sent"], out["seconds"])
+    if out["failed"]:
+        log.warning("iteration %d: %d evaluation(s) failed (see `alflow status`)", iteration, out["failed"])
+    return out
+
+
+@task(name="train", task_run_name="train-{iteration}", retries=1, retry_delay_seconds=2, **_COMMON)
+def train_task(store_path: str, iteration: int) -> dict[str, Any]:
+    out = campaign.train(store_path, iteration)
+    extra = ", ".join(f"{k} {_fmt(out[k])}" for k in ("epochs_run", "final_train_loss", "best_val_loss") if k in out)
+    get_run_logger().info(
+        "iteration %d: trained on %d points%s%s in %.1fs", iteration, out["n_train"],
+        " (checkpoint reused)" if out.get("reused") else (" (warm start)" if out.get("warm_start") else ""),
+        f", {extra}" if extra else "", out["seconds"],
+    )
+    return out
+
+
+@task(name="evaluate", task_run_name="evaluate-{iteration}", retries=1, retry_delay_seconds=1, **_COMMON)
+def evaluate_task(store_path: str, iteration: int) -> dict[str, Any]:
+    m = campaign.evaluate(store_path, iteration)
+    get_run_logger().info(
+        "iteration %d: %s rmse %s, mae %s, r2 %s, nll %s (%d labels)", iteration, m.get("on"),
+        _fmt(m.get("rmse")), _fmt(m.get("mae")), _fmt(m.get("r2")), _fmt(m.get("nll")), m["labeled"],
+    )
+    return m
+
+
+@task(name="checkpoint", task_run_name="checkpoint-{iteration}", retries=2, retry_delay_seconds=1, **_COMMON)
+def checkpoint_task(store_path: str, iteration: int, metrics: dict[str, Any],
+                    timings: dict[str, float]) -> dict[str, Any]:
+    out = campaign.checkpoint(store_path, iteration, metrics, timings)
+    get_run_logger().info("iteration %d checkpointed: %d/%d labels spent", iteration,
+                          out["labeled"] + out["failed"], out["budget"])
+    return out
+
+
+@task(name="report", retries=0, **_COMMON)
+def report_task(store_path: str, out_dir: str) -> dict[str, str]:
+    """Write the PNG/markdown/HTML report next to the store (never fails the flow)."""
+    log = get_run_logger()
+    try:
+        from alcore.report import write_report
+    except ImportError as exc:
+        log.warning("report skipped: %s", exc)
+        return {}
+    try:
+        paths = write_report(store_path, out_dir)
+    except Exception as exc:  # noqa: BLE001 - a report problem must not fail a finished campaign
+        log.warning("report failed: %s", exc)
+        return {}
+    out = {k: str(v) for k, v in (paths or {}).items()}
+    log.info("report written to %s", out_dir)
+    return out
+
+
+def prefect_steps() -> campaign.Steps:
+    """The campaign loop's steps as Prefect tasks."""
+    return campaign.Steps(select=select_task, label=label_task, train=train_task,
+                          evaluate=evaluate_task, checkpoint=checkpoint_task)

@@ -333,7 +333,7 @@ def browser_page(width: int = 1440, height: int = 1000) -> Iterator[object]:
             def _route(route: object) -> None:
                 url = route.request.url  # type: ignore[attr-defined]
                 if re.match(r"^(https?|wss?)://(127\.0\.0\.1|localhost)(:\d+)?/", url) or \
-                        url.startswith(("data:", "blob:", "about:")):
+                        url.startswith(("data:", "blob:", "about:", "file:")):
                     route.continue_()  # type: ignore[attr-defined]
                 else:
                     route.abort()  # type: ignore[attr-defined]

@@ -111,6 +111,10 @@ def _check_params(fn: Any, params: dict[str, Any], label: str) -> None:
         hints = {k: difflib.get_close_matches(k, allowed, n=1) for k in unknown}
         hint = "; ".join(f"{k!r} (did you mean {h[0]!r}?)" if h else repr(k) for k, h in hints.items())
         raise ValueError(f"oracle {label}: unknown parameter(s) {hint}; allowed: {', '.join(allowed) or 'none'}")
+    missing = [p.name for p in ps if p.default is p.empty and p.name not in params
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"]
+    if missing:
+        raise ValueError(f"oracle {label}: missing required parameter(s) {', '.join(map(repr, missing))}")
 
 
 def _is_factory(fn: Any, params: dict[str, Any]) -> bool:
@@ -137,15 +141,22 @@ def instantiate(obj: Any, params: dict[str, Any], label: str) -> Oracle:
         return obj(**params)
     if not callable(obj):
         raise TypeError(f"oracle {label}: {obj!r} is neither an Oracle, an Oracle class nor a callable")
-    if "bounds" not in params and _is_factory(obj, params):
+    if _is_factory(obj, params):
         out = obj(**params)
         if not isinstance(out, Oracle):
             raise TypeError(
-                f"oracle {label}: factory {obj!r} returned {type(out).__name__}, not an Oracle "
-                "(a plain function f(x) needs bounds=...)"
+                f"oracle {label}: factory {getattr(obj, '__name__', obj)!r} returned {type(out).__name__}, "
+                "not an Oracle (a plain function f(x) needs bounds=...)"
             )
         return out
     if "bounds" not in params:
+        try:
+            required = [q for q in inspect.signature(obj).parameters.values()
+                        if q.default is q.empty and q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)]
+        except (TypeError, ValueError):
+            required = [None]
+        if len(required) != 1 or (required[0] is not None and required[0].name in params):
+            _check_params(obj, params, label)  # a factory called with wrong parameters: name them
         raise ValueError(
             f"oracle {label}: {getattr(obj, '__name__', obj)!r} is a plain function f(x); "
             "give its input domain as bounds=[[lo, hi], ...]"

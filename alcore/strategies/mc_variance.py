@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alcore.features import as_samples
+from alcore.features import DEFAULT_CHUNK, as_samples
 from alcore.nngp import check_batch_size
 from alcore.strategies.base import AcquisitionContext, Selection, Strategy, draw_samples, top_b
 
@@ -23,7 +23,11 @@ __all__ = ["mc_variance_scores", "select_mc_variance", "STRATEGY"]
 def mc_variance_scores(pool: np.ndarray) -> np.ndarray:
     """Per-point MC variance summed over outputs; ``pool`` is (P, T) or (P, T, k)."""
     s = as_samples(pool, "pool")
-    return np.var(s, axis=1, dtype=np.float64).sum(axis=1)
+    out = np.empty(s.shape[0])
+    for start in range(0, s.shape[0], DEFAULT_CHUNK):  # bounded temporaries for 10^6 points
+        blk = np.asarray(s[start : start + DEFAULT_CHUNK], dtype=np.float64)
+        out[start : start + DEFAULT_CHUNK] = np.var(blk, axis=1).sum(axis=1)
+    return out
 
 
 def select_mc_variance(pool: np.ndarray, batch_size: int) -> Selection:

@@ -5,8 +5,9 @@ Why it is shaped this way:
 * **Results as they complete** (``distributed.as_completed``), each with its pool index, so the
   caller can make every label durable the moment it exists; a crash of the caller then loses at
   most the evaluations still in flight. That is also why in-flight work is bounded
-  (``max_in_flight``, default two tasks per worker thread: one running, one queued, so workers
-  never idle but little is lost or paid twice after a crash).
+  (``max_in_flight``, default one task per worker thread). The rest waits on the client, not in
+  a worker's queue: a task queued on a worker would wait behind a slow simulation there while
+  another worker idles (tasks that depend on scattered data are assigned to workers eagerly).
 * **Failures are data.** An exception, a timeout, a NaN/inf output, a wrong output shape, or a
   dead worker never aborts the batch: the point is retried (``retries`` more times, with a fresh
   task key) and then reported as an :class:`EvalResult` with ``ok=False`` and the reason.
@@ -173,6 +174,9 @@ class Dispatcher:
                 self._own_cluster = LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                     dashboard_address="127.0.0.1:0" if self.dashboard else None,
+                    # The scheduler's HTTP server (health, metrics; dashboard if asked) on a
+                    # free port of 127.0.0.1, never the fixed public default 8787.
+                    scheduler_kwargs={"dashboard": self.dashboard, "dashboard_address": "127.0.0.1:0"},
                     silence_logs=logging.ERROR if self.quiet else logging.WARNING,
                 )
             self.client = Client(self._own_cluster)
@@ -285,7 +289,7 @@ class Dispatcher:
                 return limit
             now = time.monotonic()
             if now - cap_checked > 1.0:  # the cluster may scale; ask the scheduler at most 1/s
-                cap = max(2 * int(sum(client.nthreads().values())), 2)
+                cap = max(int(sum(client.nthreads().values())), 1)
                 cap_checked = now
             return cap
 

@@ -317,8 +317,10 @@ def test_relative_and_absolute_reg(fitted):
 def test_ivr_uses_the_target_set(fitted):
     model, X, pool = fitted
     target = pool[:20] + 0.01
-    a = select("nngp_ivr", context(fitted, X_target=target))
-    b = select("nngp_ivr", context(fitted, X_target=target), target="pool")
+    a = select("nngp_ivr", context(fitted, X_target=target), target="target")
+    assert select("nngp_ivr", context(fitted, X_target=target), target="auto").indices.tolist() == a.indices.tolist()
+    b = select("nngp_ivr", context(fitted, X_target=target))  # default: the pool
+    assert b.indices.tolist() == select("nngp_ivr", context(fitted)).indices.tolist()
     assert a.indices.tolist() != b.indices.tolist()
     with pytest.raises(ValueError, match="X_target"):
         select("nngp_ivr", context(fitted), target="target")

@@ -136,15 +136,19 @@ class Samples:
     target: np.ndarray | None
 
 
-def draw_samples(ctx: AcquisitionContext, shared_masks: bool = True, with_train: bool = True) -> Samples:
-    """Sample train + pool (+ target) in ONE model call, in standardised output units.
+def draw_samples(
+    ctx: AcquisitionContext, shared_masks: bool = True, with_train: bool = True, with_target: bool = False
+) -> Samples:
+    """Sample train + pool (+ ctx.X_target if ``with_target``) in ONE model call, standardised.
 
     One call matters: with shared masks sample t must be the same thinned network for the
     training and the pool points, otherwise the empirical cross-covariance is noise.
     """
+    if with_target and ctx.X_target is None:
+        raise ValueError("with_target=True needs ctx.X_target")
     blocks = [np.asarray(ctx.X_train, dtype=float)] if with_train else []
     blocks.append(np.asarray(ctx.X_pool, dtype=float))
-    if ctx.X_target is not None:
+    if with_target:
         blocks.append(np.asarray(ctx.X_target, dtype=float))
     X = np.concatenate(blocks, axis=0)
     kwargs: dict[str, Any] = {"shared_masks": shared_masks}
@@ -159,7 +163,7 @@ def draw_samples(ctx: AcquisitionContext, shared_masks: bool = True, with_train:
     p = ctx.X_pool.shape[0]
     train = s[:n]
     pool = s[n : n + p]
-    target = s[n + p :] if ctx.X_target is not None else None
+    target = s[n + p :] if with_target else None
     return Samples(train=train, pool=pool, target=target)
 
 

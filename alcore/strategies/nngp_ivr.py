@@ -3,7 +3,8 @@
 Variance-greedy picks spend labels at the edges of the box; what a surrogate needs is low
 error where it will be *used*.  IVR picks the point whose label most reduces the summed
 posterior variance over a target set R (the pool by default, standing in for the input
-distribution; or ``ctx.X_target``).
+distribution; or ``ctx.X_target`` with ``target="target"`` — opt-in, so that passing the test
+design as X_target never silently steers the selection; ``"auto"`` uses X_target when given).
 
 Derivation in the feature space of :mod:`alcore.features` (M = Φ_Aᵀ Φ_A + reg·I over the
 conditioning set A; posterior var_t = reg·φ_tᵀ M⁻¹ φ_t).  Adding candidate q with noise
@@ -117,22 +118,14 @@ def _run(ctx: AcquisitionContext, target: str) -> Selection:
     if target == "target" and ctx.X_target is None:
         raise ValueError("nngp_ivr: target='target' needs ctx.X_target (the points of interest)")
     use_target = target == "target" or (target == "auto" and ctx.X_target is not None)
-    if not use_target:
-        ctx = _without_target(ctx)
-    s = draw_samples(ctx, shared_masks=True)
+    s = draw_samples(ctx, shared_masks=True, with_target=use_target)
     return select_ivr(s.train, s.pool, int(ctx.batch_size), absolute_reg(ctx, s), s.target)
-
-
-def _without_target(ctx: AcquisitionContext) -> AcquisitionContext:
-    from dataclasses import replace
-
-    return replace(ctx, X_target=None)
 
 
 STRATEGY = Strategy(
     name="nngp_ivr",
     description="greedy integrated variance reduction over the pool (or X_target) on the NNGP kernel",
     fn=_run,
-    defaults={"target": "auto"},
+    defaults={"target": "pool"},
     validators={"target": check_choice("auto", "pool", "target")},
 )

@@ -128,7 +128,8 @@ class _Net:
 def _act_and_grad(name: str) -> tuple[Callable, Callable]:
     """Activation and ``grad_in = grad_out * act'(z)`` (may overwrite grad_out), for manual backprop."""
     if name == "relu":
-        return torch.relu, lambda g, z, a: g.masked_fill_(z <= 0, 0.0)
+        # sign(relu(z)) is the 0/1 derivative; cheaper on CPU than masked_fill_ with a bool mask
+        return torch.relu, lambda g, z, a: g.mul_(torch.sign(a))
     if name == "tanh":
         return torch.tanh, lambda g, z, a: g.mul_(1.0 - a * a)
     if name == "gelu":
@@ -168,7 +169,7 @@ def forward_backward(net: _Net, x: torch.Tensor, y: torch.Tensor, masks: Sequenc
         hs.append(h)
     out = torch.addmm(net.b[-1], h, net.W[-1].t())
     diff = out - y
-    g = diff * (2.0 / diff.numel())
+    g = diff * torch.tensor(2.0 / diff.numel(), dtype=diff.dtype, device=diff.device)
     for li in range(L - 1, -1, -1):
         torch.mm(g.t(), hs[li], out=net.gW[li])
         torch.sum(g, 0, out=net.gb[li])
@@ -362,6 +363,8 @@ class DropoutMLP:
         p = self.dropout
         scale = 1.0 / (1.0 - p) if p > 0 else 1.0
         b1, b2, eps = 0.9, 0.999, 1e-8
+        b2_t = torch.tensor(b2, dtype=torch.float32, device=self.device)
+        eps_t = torch.tensor(eps, dtype=torch.float32, device=self.device)
         m_state = torch.zeros_like(net.theta)
         v_state = torch.zeros_like(net.theta)
         best = net.theta.clone()
@@ -389,13 +392,18 @@ class DropoutMLP:
                 lr_t = self.lr
                 if self.lr_schedule == "cosine":
                     lr_t = self.lr * 0.5 * (1.0 + math.cos(math.pi * (step - 1) / total_steps))
-                # AdamW (decoupled weight decay), as torch.optim.AdamW, on the flat vector.
+                # AdamW (decoupled weight decay) on the flat vector, as torch.optim.AdamW except
+                # that eps is added to sqrt(v) before the bias correction (negligible).  Python
+                # floats only go where torch takes a Scalar argument; elsewhere 0-d tensors are
+                # used, because wrapping a float per op costs a conversion on every step.
                 g = net.grad
-                net.theta.mul_(1.0 - lr_t * self.weight_decay)
-                m_state.mul_(b1).add_(g, alpha=1.0 - b1)
-                v_state.mul_(b2).addcmul_(g, g, value=1.0 - b2)
-                denom = v_state.sqrt().div_(math.sqrt(1.0 - b2 ** step)).add_(eps)
-                net.theta.addcdiv_(m_state, denom, value=-lr_t / (1.0 - b1 ** step))
+                if self.weight_decay:
+                    net.theta.add_(net.theta, alpha=-lr_t * self.weight_decay)
+                m_state.lerp_(g, 1.0 - b1)
+                v_state.mul_(b2_t).addcmul_(g, g, value=1.0 - b2)
+                denom = v_state.sqrt().add_(eps_t)
+                net.theta.addcdiv_(m_state, denom,
+                                   value=-lr_t * math.sqrt(1.0 - b2 ** step) / (1.0 - b1 ** step))
             last_train = loss_sum.item() / ytr.numel()
             if has_val:
                 with torch.no_grad():

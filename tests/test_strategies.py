@@ -356,3 +356,33 @@ def test_bad_parameters_give_clear_errors(fitted, name, params, match):
 def test_bad_context_gives_clear_errors(fitted, field, value, match):
     with pytest.raises(ValueError, match=match):
         select("nngp", context(fitted, **{field: value}))
+
+
+# ----------------------------------------------------------------------------- properties
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(0, 10),
+    p=st.integers(1, 30),
+    t=st.integers(2, 8),
+    k=st.sampled_from([None, 2]),
+    b=st.integers(1, 30),
+    seed=st.integers(0, 2**31 - 1),
+    which=st.sampled_from(["ivr", "lcmd", "lcmd_prior", "sample", "sample_greedy"]),
+)
+def test_array_strategies_return_distinct_valid_picks(n, p, t, k, b, seed, which):
+    train, pool = samples(seed, n, p, t, k, rank=min(3, t))
+    b = min(b, p)
+    sel = {
+        "ivr": lambda: select_ivr(train, pool, b, 0.05),
+        "lcmd": lambda: select_lcmd(train, pool, b, 0.05),
+        "lcmd_prior": lambda: select_lcmd(train, pool, b, 0.05, "prior"),
+        "sample": lambda: select_sample(train, pool, b, 0.05, seed=seed),
+        "sample_greedy": lambda: select_sample(train, pool, b, 0.05, greedy=True, seed=seed),
+    }[which]()
+    assert sel.indices.shape == (b,) and len(set(sel.indices.tolist())) == b
+    assert 0 <= sel.indices.min() and sel.indices.max() < p
+    assert np.all(np.isfinite(sel.scores)) and np.all(sel.scores >= 0.0)

@@ -361,3 +361,22 @@ def test_store_file_unchanged_by_read_only_use(tmp_path):
     with CampaignStore.open(p) as r:
         r.summary(), r.iterations, r.latest_checkpoint()
     assert sha(p) == h
+
+
+def test_record_labels_group_commit(tmp_path):
+    p = tmp_path / "c.h5"
+    with make_store(p) as s:
+        s.mark_requested([1, 2, 3, 4], 0)
+        s.record_label(2, [0, 0])
+        ok = s.record_labels([1, 2, 3], [[1, 1], [2, 2], [3, 3]], [0.1, 0.2, 0.3],
+                             ["a", "b", "c"])
+        assert ok.tolist() == [True, False, True] and s.duplicates_ignored == 1
+        assert s.journal_records == 3  # request, label, ONE batch record
+        with pytest.raises(ValueError, match="3 outputs"):
+            s.record_labels([4], [[1, 2, 3]])
+        with pytest.raises(ValueError, match="same index twice"):
+            s.record_labels([4, 4], [[1, 2], [1, 2]])
+    with CampaignStore.open(p) as r:  # folded on close; also replayed correctly before
+        assert np.array_equal(r.outputs[[1, 2, 3]], [[1, 1], [0, 0], [3, 3]])
+        assert r.workers[3] == "c" and r.wall_times[1] == 0.1
+        assert list(r.pending_indices()) == [4]

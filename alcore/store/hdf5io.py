@@ -262,9 +262,10 @@ def _write_dirty(f: h5py.File, st: StoreState) -> None:
         # Strings live in HDF5's global heap: rewriting a row leaves its old string behind as
         # garbage, so only the rows that changed are rewritten.
         rows = np.array(sorted(st.dirty_rows), dtype=np.int64)
-        for a, b in _runs(rows):
-            f[L.POOL_WORKER][a:b] = st.worker[a:b]
-            f[L.POOL_REASON][a:b] = st.failure_reason[a:b]
+        for a, b in _runs(rows) if rows.size < 8 else ((rows, None),):
+            sel = slice(a, b) if b is not None else a  # few runs: slices; else one point set
+            f[L.POOL_WORKER][sel] = st.worker[sel]
+            f[L.POOL_REASON][sel] = st.failure_reason[sel]
     for i in sorted(st.dirty_iterations):
         _write_iteration(f, i, st.iterations[i])
     if st.dirty_iterations:

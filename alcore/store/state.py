@@ -102,6 +102,9 @@ class StoreState:
         self.last_seq = max(self.last_seq, int(rec.get("seq", self.last_seq)))
         if op == "label":
             return self.apply_label(rec["index"], rec["y"], rec["wall_time"], rec["worker"])
+        if op == "labels":  # a batch from record_labels: one record, one fsync
+            return any([self.apply_label(i, y, w, wk) for i, y, w, wk in
+                        zip(rec["indices"], rec["y"], rec["wall_time"], rec["worker"])])
         if op == "failure":
             return self.apply_failure(rec["index"], rec["reason"], rec["wall_time"],
                                       rec["worker"], rec["attempts"])

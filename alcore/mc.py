@@ -67,9 +67,26 @@ def auto_chunk_size(T: int, widths: Sequence[int], budget_bytes: int = DEFAULT_M
     return max(1, int(budget_bytes // per_point))
 
 
+def dropout_mask(shape: Sequence[int], dropout: float, gen: torch.Generator,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """Inverted-dropout mask of ``shape``: 0 with probability ``dropout``, else ``1/(1-dropout)``.
+
+    Why not ``torch.rand(shape) >= p``: drawing float uniforms is the most expensive part of
+    both training and pointwise sampling on the CPU.  One full-range 64-bit integer gives four
+    independent 16-bit uniforms, which is about 5x cheaper.  The rate is quantised to 1/65536
+    (p=0.1 becomes 0.100006) and the scale uses the quantised rate, so E[mask] = 1 exactly.
+    """
+    n = int(np.prod(shape))
+    thr = int(round(dropout * 65536))
+    r = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2 ** 63), None, generator=gen)
+    keep = r.view(torch.int16).view(-1)[:n] >= (thr - 32768)
+    mask = keep.view(*shape).to(torch.float32).mul_(65536.0 / (65536 - thr))
+    return mask.to(device)
+
+
 def draw_shared_masks(widths: Sequence[int], T: int, dropout: float, seed: int,
                       device: torch.device | str = "cpu") -> list[torch.Tensor | None]:
-    """One inverted-dropout mask ``(T, width)`` per hidden layer, values in {0, 1/(1-p)}.
+    """One inverted-dropout mask ``(T, width)`` per hidden layer (see `dropout_mask`).
 
     Drawn on the CPU from a generator seeded by ``seed`` so that CPU and CUDA runs use the
     same masks.  Returns ``None`` entries when ``dropout == 0``.
@@ -77,12 +94,7 @@ def draw_shared_masks(widths: Sequence[int], T: int, dropout: float, seed: int,
     if dropout == 0.0:
         return [None for _ in widths]
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    scale = 1.0 / (1.0 - dropout)
-    masks = []
-    for w in widths:
-        keep = torch.rand((T, w), generator=gen) >= dropout
-        masks.append((keep.to(torch.float32) * scale).to(device))
-    return masks
+    return [dropout_mask((T, w), dropout, gen, device) for w in widths]
 
 
 def _block_seed(seed: int, block: int) -> int:
@@ -93,7 +105,6 @@ def _block_seed(seed: int, block: int) -> int:
 def _pointwise_masks(start: int, stop: int, T: int, widths: Sequence[int], dropout: float,
                      seed: int, device: torch.device) -> list[torch.Tensor]:
     """Masks ``(stop-start, T, width)`` per hidden layer, drawn per block of points."""
-    scale = 1.0 / (1.0 - dropout)
     parts: list[list[torch.Tensor]] = [[] for _ in widths]
     b0, b1 = start // POINTWISE_BLOCK, (stop - 1) // POINTWISE_BLOCK
     for block in range(b0, b1 + 1):
@@ -101,13 +112,8 @@ def _pointwise_masks(start: int, stop: int, T: int, widths: Sequence[int], dropo
         lo = block * POINTWISE_BLOCK
         s, e = max(start, lo) - lo, min(stop, lo + POINTWISE_BLOCK) - lo
         for i, w in enumerate(widths):
-            u = torch.rand((POINTWISE_BLOCK, T, w), generator=gen)[s:e]
-            parts[i].append(u)
-    out = []
-    for p in parts:
-        u = torch.cat(p) if len(p) > 1 else p[0]
-        out.append(((u >= dropout).to(torch.float32) * scale).to(device))
-    return out
+            parts[i].append(dropout_mask((POINTWISE_BLOCK, T, w), dropout, gen)[s:e])
+    return [(torch.cat(p) if len(p) > 1 else p[0]).to(device) for p in parts]
 
 
 @torch.no_grad()

@@ -361,7 +361,6 @@ class DropoutMLP:
         total_steps = self.epochs * steps_per_epoch
         widths = list(self.hidden)
         p = self.dropout
-        scale = 1.0 / (1.0 - p) if p > 0 else 1.0
         b1, b2, eps = 0.9, 0.999, 1e-8
         b2_t = torch.tensor(b2, dtype=torch.float32, device=self.device)
         eps_t = torch.tensor(eps, dtype=torch.float32, device=self.device)
@@ -378,8 +377,7 @@ class DropoutMLP:
             perm = torch.randperm(n, generator=gen).to(self.device)
             Xp, yp = Xtr[perm], ytr[perm]
             if p > 0:
-                masks = [(torch.rand((n, w), generator=gen) >= p).to(torch.float32).mul_(scale).to(self.device)
-                         for w in widths]
+                masks = [mc.dropout_mask((n, w), p, gen, self.device) for w in widths]
             else:
                 masks = [None] * len(widths)
             loss_sum = torch.zeros((), device=self.device)

@@ -1,6 +1,8 @@
 """MC-dropout sampling: shared masks, inverted-dropout scaling, chunk independence, seeding."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -148,3 +150,18 @@ def test_bad_arguments(model, X_pool):
         model.sample(X_pool, T=3, seed=0, dtype=np.int32)
     with pytest.raises(ValueError, match="activation"):
         mc.activation_fn("sigmoid")
+
+
+@pytest.mark.parametrize("p", [0.05, 0.1, 0.5])
+def test_dropout_mask_rate_and_scale(p):
+    m = mc.dropout_mask((400, 250), p, torch.Generator().manual_seed(0))
+    vals = torch.unique(m)
+    assert vals.numel() == 2 and vals[0] == 0
+    assert vals[1].item() == pytest.approx(1 / (1 - p), rel=1e-4)
+    n = m.numel()
+    rate = (m == 0).float().mean().item()
+    assert abs(rate - p) < 5 * math.sqrt(p * (1 - p) / n)
+    assert abs(m.mean().item() - 1.0) < 5 * math.sqrt(p / (1 - p) / n)
+    # all four 16-bit lanes of each 64-bit draw are used and unbiased
+    lanes = (m.view(-1)[: n - n % 4].view(-1, 4) == 0).float().mean(dim=0)
+    assert torch.all((lanes - p).abs() < 6 * math.sqrt(p * (1 - p) / (n / 4)))

@@ -149,12 +149,15 @@ def mc_forward(weights: Weights, activation: str, dropout: float, X: torch.Tenso
     if shared_masks:
         masks = draw_shared_masks(widths, T, dropout, seed, device)
         # Fold the first mask into the second layer: W2cat[:, t*h2:(t+1)*h2] = (W2 * m1_t)^T.
+        # Only when the T folded weight matrices fit the memory budget (huge T x width^2 would not).
         W2, b2 = weights[1]
-        if masks[0] is not None:
-            W2cat = (W2.t().unsqueeze(0) * masks[0].unsqueeze(2)).permute(1, 0, 2).reshape(W2.shape[1], -1)
-        else:
-            W2cat = W2.t().repeat(1, T)
-        b2cat = b2.repeat(T)
+        fold = 4 * T * W2.numel() <= memory_budget
+        if fold:
+            if masks[0] is not None:
+                W2cat = (W2.t().unsqueeze(0) * masks[0].unsqueeze(2)).permute(1, 0, 2).reshape(W2.shape[1], -1)
+            else:
+                W2cat = W2.t().repeat(1, T)
+            b2cat = b2.repeat(T)
     W1, b1 = weights[0]
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
@@ -162,9 +165,14 @@ def mc_forward(weights: Weights, activation: str, dropout: float, X: torch.Tenso
         c = stop - start
         h = act(torch.addmm(b1, xc, W1.t()))                      # (c, h1), shared by all t
         if shared_masks:
-            z = torch.addmm(b2cat, h, W2cat).view(c, T, -1)       # (c, T, h2)
-            h = act(z) if len(weights) > 2 else z
-            for li in range(2, len(weights)):
+            if fold:
+                z = torch.addmm(b2cat, h, W2cat).view(c, T, -1)   # (c, T, h2)
+                h = act(z) if len(weights) > 2 else z
+                first = 2
+            else:
+                h = h.unsqueeze(1).expand(c, T, h.shape[1]).contiguous()
+                first = 1
+            for li in range(first, len(weights)):
                 W, b = weights[li]
                 m = masks[li - 1]
                 if m is not None:

@@ -165,3 +165,12 @@ def test_dropout_mask_rate_and_scale(p):
     # all four 16-bit lanes of each 64-bit draw are used and unbiased
     lanes = (m.view(-1)[: n - n % 4].view(-1, 4) == 0).float().mean(dim=0)
     assert torch.all((lanes - p).abs() < 6 * math.sqrt(p * (1 - p) / (n / 4)))
+
+
+def test_unfolded_path_for_tiny_budget_matches(model, X_pool):
+    """When T folded weight copies exceed the budget, the elementwise path gives the same result."""
+    layers = model._nets[0].layers()
+    Xt = model._to_tensor_x(X_pool)
+    a = mc.mc_forward(layers, "relu", model.dropout, Xt, 8, 4)
+    b = mc.mc_forward(layers, "relu", model.dropout, Xt, 8, 4, memory_budget=256)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

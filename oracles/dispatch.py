@@ -279,7 +279,9 @@ class Dispatcher:
         attempts = np.zeros(n, dtype=int)
         queue: deque[int] = deque(range(n))
         live: dict[Any, int] = {}
-        ac = as_completed()
+        # with_results: results are fetched in the event loop as they land, not by a blocking
+        # round trip from this thread per future (that halved the dispatch overhead).
+        ac = as_completed(with_results=True, raise_errors=False)
         cap_checked = 0.0
         cap = limit or 1
 
@@ -307,12 +309,13 @@ class Dispatcher:
         try:
             while queue and len(live) < capacity():
                 submit(queue.popleft())
-            for fut in ac:
+            for fut, payload in ac:
                 pos = live.pop(fut)
                 t_sub = submitted.pop(fut)
-                try:
-                    out = fut.result()
-                except Exception as exc:  # KilledWorker, lost data, cancelled: a failure, not a crash
+                if fut.status == "finished" and isinstance(payload, dict):
+                    out = payload
+                else:  # KilledWorker, lost data, cancelled: a failure, not a crash
+                    exc = payload[1] if isinstance(payload, tuple) and len(payload) == 3 else payload
                     out = {"ok": False, "y": None, "wall": time.monotonic() - t_sub, "worker": "", "restart": False,
                            "reason": f"worker failure: {type(exc).__name__}: {exc}"}
                     if oref.status != "finished" or "lost dependencies" in str(exc):

@@ -45,7 +45,7 @@ def _flow_run_name() -> str:
             first = 0 if st["iteration"] is None else st["iteration"] + 1
         except Exception:  # noqa: BLE001
             pass
-    return f"{cfg.campaign.name} it {first}-{cfg.budget.iterations}"
+    return f"{cfg.campaign.name} it {first}-{max(first, cfg.budget.iterations)}"
 
 
 class _CancelWatcher:

@@ -167,6 +167,7 @@ def _iteration_line(rec: dict[str, Any]) -> str:
 
 def _quiet_prefect(verbose: bool) -> None:
     """Keep Prefect's console to warnings unless --verbose; logs still reach the API/UI."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline-friendly
     if verbose:
         return
     import logging
@@ -174,7 +175,6 @@ def _quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     for name in ("distributed", "tornado"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

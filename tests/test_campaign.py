@@ -1,0 +1,212 @@
+"""The campaign steps called directly (no Prefect): loop, budgets, stop conditions, resume."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alcore import campaign
+from alcore.config import load_config
+from alcore.store import CampaignStore, ConfigMismatchError, StoreStatus
+
+from campaign_helpers import calls, counting_config, write_toml
+
+
+@pytest.fixture()
+def calls_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    p = tmp_path / "calls.log"
+    monkeypatch.setenv("ALFLOW_TEST_CALLS", str(p))
+    return p
+
+
+def _cfg(tmp_path: Path, **sections):
+    return load_config(write_toml(tmp_path / "c.toml", counting_config(tmp_path, **sections)))
+
+
+def test_run_labels_initial_plus_batches_once_each(tmp_path: Path, calls_file: Path) -> None:
+    cfg = _cfg(tmp_path)
+    out = campaign.run(cfg)
+    assert out["stop_reason"] == "iterations"
+    assert out["iterations_run"] == [0, 1, 2]
+    assert out["labeled"] == 8 + 2 * 4
+    starts, ends = calls(calls_file)
+    assert sum(starts.values()) == 16 and max(starts.values()) == 1
+    with CampaignStore.open(cfg.store_path, "r") as st:
+        its = st.iterations
+        assert [len(r["selected"]) for r in its] == [8, 4, 4]
+        assert all(r["finished"] for r in its)
+        assert st.checkpoint_iterations() == [0, 1, 2]
+        # no test set: metrics on the training set, and the counts match the store
+        assert its[-1]["metrics"]["on"] == "train"
+        assert its[-1]["metrics"]["labeled"] == 16
+        assert np.isfinite(its[-1]["metrics"]["rmse"])
+        for k in ("select", "label", "train", "evaluate"):
+            assert its[-1]["timings"][k] >= 0
+        # the batches came from the NNGP strategy with scores; the initial design has none
+        assert np.all(np.isnan(its[0]["scores"])) and np.all(np.isfinite(its[1]["scores"]))
+
+
+def test_rerun_of_finished_campaign_does_nothing(tmp_path: Path, calls_file: Path) -> None:
+    cfg = _cfg(tmp_path)
+    campaign.run(cfg)
+    n = sum(calls(calls_file)[0].values())
+    out = campaign.run(cfg)
+    assert out["iterations_run"] == [] and out["stop_reason"] == "iterations"
+    assert sum(calls(calls_file)[0].values()) == n
+
+
+def test_more_iterations_on_resume_extends_campaign(tmp_path: Path, calls_file: Path) -> None:
+    campaign.run(_cfg(tmp_path))
+    out = campaign.run(_cfg(tmp_path, budget={"iterations": 3}))
+    assert out["iterations_run"] == [3]
+    assert out["labeled"] == 8 + 3 * 4
+    starts, _ = calls(calls_file)
+    assert max(starts.values()) == 1
+
+
+def test_max_labels_cuts_the_last_batch(tmp_path: Path, calls_file: Path) -> None:
+    cfg = _cfg(tmp_path, budget={"iterations": 5, "max_labels": 14})
+    out = campaign.run(cfg)
+    assert out["labeled"] == 14
+    assert out["stop_reason"] == "max_labels"
+    with CampaignStore.open(cfg.store_path, "r") as st:
+        assert [len(r["selected"]) for r in st.iterations] == [8, 4, 2]
+
+
+def test_target_rmse_stops_early(tmp_path: Path, calls_file: Path) -> None:
+    cfg = _cfg(tmp_path, budget={"iterations": 5, "target_rmse": 1e6})
+    out = campaign.run(cfg)
+    assert out["stop_reason"] == "target_rmse"
+    assert out["iterations_run"] == [0]
+
+
+def test_stop_request_stops_before_next_batch_and_resume_clears_it(tmp_path: Path, calls_file: Path) -> None:
+    cfg = _cfg(tmp_path)
+    s = campaign.open_campaign(cfg)
+    try:
+        out = campaign.drive(s["store"], max_iterations=1)
+        assert out["iterations_run"] == [0]
+        with CampaignStore.open(cfg.store_path, "r") as ro:  # what `alflow stop` does
+            ro.request_stop("test")
+        out = campaign.drive(s["store"])
+        assert out["stop_reason"] == "stop requested" and out["iterations_run"] == []
+    finally:
+        campaign.close(s["store"])
+    out = campaign.run(cfg)  # the same command again resumes
+    assert out["iterations_run"] == [1, 2]
+
+
+def test_deadline_estimate_prevents_a_batch_that_cannot_finish(tmp_path: Path, calls_file: Path) -> None:
+    cfg = _cfg(tmp_path, budget={"deadline": "06:30"})
+    s = campaign.open_campaign(cfg, now=datetime(2026, 1, 1, 22, 0))
+    try:
+        rt = campaign._rt(s["store"])
+        assert rt.deadline == datetime(2026, 1, 2, 6, 30)
+        rt.label_seconds.append(600.0)  # label steps took 10 minutes so far
+        assert campaign.should_stop(s["store"], 1, now=datetime(2026, 1, 2, 6, 25)) == "deadline"
+        assert campaign.should_stop(s["store"], 1, now=datetime(2026, 1, 2, 6, 15)) is None
+        assert campaign.should_stop(s["store"], 1, now=datetime(2026, 1, 2, 6, 31)) == "deadline"
+        # a batch already selected by a killed run is finished unless the deadline has passed
+        assert campaign.should_stop(s["store"], 1, now=datetime(2026, 1, 2, 6, 29), hard_only=True) is None
+    finally:
+        campaign.close(s["store"])
+
+
+def test_deadline_passed_runs_nothing(tmp_path: Path, calls_file: Path) -> None:
+    cfg = _cfg(tmp_path, budget={"deadline": "06:30"})
+    s = campaign.open_campaign(cfg)
+    try:
+        campaign._rt(s["store"]).deadline = datetime.now() - timedelta(seconds=1)
+        out = campaign.drive(s["store"])
+        assert out["stop_reason"] == "deadline" and out["labeled"] == 0
+    finally:
+        campaign.close(s["store"])
+    assert not calls_file.exists()
+
+
+def test_resume_sends_only_unlabelled_requested_points(tmp_path: Path, calls_file: Path) -> None:
+    """A run killed mid-label: labelled points are never sent again, the rest are."""
+    cfg = _cfg(tmp_path)
+    s = campaign.open_campaign(cfg)
+    path = s["store"]
+    campaign.select(path, 0)
+    rt = campaign._rt(path)
+    pending = rt.store.requested_indices()
+    oracle = campaign._get_oracle(rt)
+    for i in pending[:3]:  # three labels were acknowledged before the "kill"
+        rt.store.record_label(int(i), oracle(rt.store.pool_X[i]), 0.0, "test")
+    campaign.close(path)  # the kill: nothing else happens
+    starts_before, _ = calls(calls_file)
+    out = campaign.run(cfg)
+    assert out["labeled"] == 16
+    starts, _ = calls(calls_file)
+    assert max(starts.values()) == 1, "a point was evaluated twice"
+    assert sum(starts.values()) - sum(starts_before.values()) == 16 - 3
+    with CampaignStore.open(cfg.store_path, "r") as st:
+        assert len(st.iterations[0]["selected"]) == 8  # the interrupted batch was kept, not redrawn
+
+
+def test_checkpoint_saved_by_train_is_reused_after_kill(tmp_path: Path, calls_file: Path) -> None:
+    cfg = _cfg(tmp_path)
+    s = campaign.open_campaign(cfg)
+    path = s["store"]
+    campaign.select(path, 0)
+    campaign.label(path, 0)
+    campaign.train(path, 0)
+    campaign.close(path)  # killed before evaluate/checkpoint
+    s = campaign.open_campaign(cfg)
+    try:
+        assert campaign.plan(path) == {"iteration": 0, "selected": True, "trained": True, "finished": []}
+        out = campaign.train(path, 0)
+        assert out["reused"] is True
+    finally:
+        campaign.close(path)
+
+
+def test_changed_oracle_on_resume_is_refused(tmp_path: Path, calls_file: Path) -> None:
+    campaign.run(_cfg(tmp_path))
+    with pytest.raises(ConfigMismatchError, match="oracle.bounds"):
+        campaign.open_campaign(_cfg(tmp_path, oracle={"bounds": [[-2.0, 2.0], [-1.0, 1.0]]}))
+
+
+def test_failures_are_recorded_and_count_against_the_budget(tmp_path: Path, calls_file: Path) -> None:
+    (tmp_path / "flaky.py").write_text(
+        "import numpy as np\n"
+        "def g(x):\n"
+        "    if x[0] > 0.5:\n"
+        "        raise RuntimeError('solver diverged')\n"
+        "    return float(np.sum(x ** 2))\n"
+    )
+    cfg = _cfg(tmp_path, oracle={"name": "flaky.py:g"})
+    out = campaign.run(cfg)
+    with CampaignStore.open(cfg.store_path, "r") as st:
+        failed = st.failed_indices()
+        assert len(failed) == out["failed"] > 0
+        assert np.all(st.pool_X[failed][:, 0] > 0.5)
+        assert "solver diverged" in st.failure_reasons[failed[0]]
+        assert np.all(st.status[st.labelled_indices()] == StoreStatus.LABELLED)
+    assert out["labeled"] + out["failed"] == 16
+
+
+def test_table_oracle_pool_and_test_are_a_seeded_split(tmp_path: Path) -> None:
+    X = np.random.default_rng(0).uniform(size=(120, 2))
+    y = np.sin(X[:, 0]) + X[:, 1]
+    np.savetxt(tmp_path / "table.csv", np.column_stack([X, y]), delimiter=",")
+    raw = counting_config(tmp_path, oracle={"name": "table", "bounds": None,
+                                            "params": {"path": str(tmp_path / "table.csv")}},
+                          pool={"size": None, "design": "sobol"}, test={"size": 20},
+                          budget={"iterations": 1})
+    cfg = load_config(write_toml(tmp_path / "c.toml", raw))
+    s = campaign.open_campaign(cfg)
+    campaign.close(s["store"])
+    with CampaignStore.open(cfg.store_path, "r") as st:
+        assert st.pool_X.shape == (100, 2) and st.test_X.shape == (20, 2)
+        rows = {tuple(r) for r in X}
+        assert {tuple(r) for r in st.pool_X} | {tuple(r) for r in st.test_X} == rows
+        assert not ({tuple(r) for r in st.pool_X} & {tuple(r) for r in st.test_X})
+        # the test labels are the table's own labels
+        lookup = {tuple(r): v for r, v in zip(X, y)}
+        assert np.allclose(st.test_y[:, 0], [lookup[tuple(r)] for r in st.test_X])

@@ -49,7 +49,9 @@ def activation_fn(name: str, inplace: bool = False) -> Callable[[torch.Tensor], 
         return torch.nn.functional.gelu
     if name == "silu":
         return lambda z: torch.nn.functional.silu(z, inplace=inplace)
-    raise ValueError(f"activation must be one of relu, tanh, gelu, silu; got {name!r}")
+    if name == "elu":
+        return lambda z: torch.nn.functional.elu(z, inplace=inplace)
+    raise ValueError(f"activation must be one of relu, tanh, gelu, silu, elu; got {name!r}")
 
 
 def _check_common(weights: Weights, dropout: float, T: int) -> None:

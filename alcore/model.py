@@ -36,8 +36,8 @@ import torch
 
 from alcore import mc
 
-ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "gelu", "silu")
-LR_SCHEDULES: tuple[str, ...] = ("cosine", "none")
+ACTIVATIONS: tuple[str, ...] = ("relu", "tanh", "gelu", "silu", "elu")  # state codes: index
+LR_SCHEDULES: tuple[str, ...] = ("cosine", "none", "constant")  # "constant" = "none"
 STATE_FORMAT_VERSION = 1
 _PREDICT_CHUNK = 65536
 
@@ -64,9 +64,13 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     if isinstance(device, torch.device):
         return device
     if not isinstance(device, str):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'; got {device!r}")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ValueError("device='mps' but MPS is not available")
+        return torch.device("mps")
     if device == "cpu" or device.startswith("cuda"):
         try:
             dev = torch.device(device)
@@ -75,7 +79,7 @@ def _resolve_device(device: str | torch.device) -> torch.device:
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device={device!r} but CUDA is not available")
         return dev
-    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+    raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'; got {device!r}")
 
 
 def _seed_int(*parts: int) -> int:
@@ -144,6 +148,9 @@ def _act_and_grad(name: str) -> tuple[Callable, Callable]:
             s = torch.sigmoid(z)
             return g.mul_(s * (1.0 + z * (1.0 - s)))
         return torch.nn.functional.silu, gsilu
+    if name == "elu":
+        # elu'(z) = 1 for z > 0, exp(z) = elu(z) + 1 otherwise: min(elu(z) + 1, 1) covers both
+        return torch.nn.functional.elu, lambda g, z, a: g.mul_((a + 1.0).clamp_(max=1.0))
     raise ValueError(f"activation must be one of {ACTIVATIONS}; got {name!r}")
 
 

@@ -5,7 +5,8 @@ printing ``ACK i`` (flushed) only *after* ``record_label`` returned — that lin
 that the store acknowledged the label. Every ``--compact-every`` labels it saves a checkpoint
 (which folds the journal into the HDF5 file by atomic replacement) between ``CSTART``/``CEND``
 markers, so kills also land inside compactions. The parent kills the child with SIGKILL after
-a random delay (sometimes before the child even finished opening), then reopens the store
+a random delay (20 % of kills during the child's open, 30 % shortly after a fold started,
+the rest at a random time while labelling), then reopens the store
 and checks: every acknowledged label is present with the right value, the file opens (both
 through alflow and with plain h5py), no label was recorded twice. Prints one JSON summary.
 
@@ -145,7 +146,7 @@ def run(kills: int, pool: int, batch: int, compact_every: int, max_delay: float,
     acked: dict[int, int] = {}
     failed: set[int] = set()
     totals = {"lost": 0, "wrong_value": 0, "unopenable": 0, "duplicates": 0}
-    stats = {"kills": 0, "kills_during_compaction": 0, "kills_before_open": 0,
+    stats = {"kills": 0, "kills_during_compaction": 0, "kills_leaving_fold_tmp": 0, "kills_before_open": 0,
              "stale_lock_takeovers": 0, "torn_tails_discarded": 0, "acknowledged_labels": 0,
              "acknowledged_failures": 0, "compactions_completed": 0, "stores_completed": 0}
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -158,6 +159,7 @@ def run(kills: int, pool: int, batch: int, compact_every: int, max_delay: float,
         lines: list[str] = []
         opened = threading.Event()
         started = threading.Event()
+        folds = [0]  # CSTART lines seen so far
 
         def reader() -> None:
             for line in proc.stdout:  # type: ignore[union-attr]
@@ -166,12 +168,21 @@ def run(kills: int, pool: int, batch: int, compact_every: int, max_delay: float,
                     started.set()
                 if line.startswith("OPEN"):
                     opened.set()
+                if line.startswith("CSTART"):
+                    folds[0] += 1
         th = threading.Thread(target=reader, daemon=True)
         th.start()
-        early = rng.random() < 0.2  # kill during open: lock take-over, replay, truncation
-        if early:
+        moment = rng.random()
+        if moment < 0.2:  # kill during open: lock take-over, replay, truncation
             started.wait(timeout=60)
             time.sleep(rng.uniform(0.0, 0.05))
+        elif moment < 0.5:  # aim at a fold: wait for the next one to start
+            opened.wait(timeout=60)
+            n0 = folds[0]
+            t_end = time.perf_counter() + 30
+            while folds[0] == n0 and proc.poll() is None and time.perf_counter() < t_end:
+                time.sleep(0.001)
+            time.sleep(rng.uniform(0.0, 0.08))
         else:
             opened.wait(timeout=60)
             time.sleep(rng.uniform(0.0, max_delay))
@@ -208,6 +219,8 @@ def run(kills: int, pool: int, batch: int, compact_every: int, max_delay: float,
             elif tag == "TORN":
                 stats["torn_tails_discarded"] += 1
         stats["kills_during_compaction"] += in_compaction and not done
+        # Hard evidence of a kill inside a fold: its half-written temp file is still there.
+        stats["kills_leaving_fold_tmp"] += path.with_name(path.name + ".tmp").exists()
         for k, v in _verify(path, acked, failed).items():
             totals[k] += v
         if "DONE" in lines:  # pool exhausted: start a new campaign file

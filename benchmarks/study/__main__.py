@@ -1,0 +1,137 @@
+"""Command line of the learning-efficiency study.
+
+    python -m benchmarks.study --problem heat2d                 # run (resumable) + summarise
+    python -m benchmarks.study --problem california --strategies nngp_ivr,nngp_lcmd,nngp_sample
+    python -m benchmarks.study --problem heat2d --quick         # a check in a minute or two
+    python -m benchmarks.study --report                         # figures + docs/results/*.json
+
+Prints the summary as JSON (last line: the path of the summary file) and a markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.study import analysis, plots
+from benchmarks.study.problems import OUT, ROOT, SPECS
+from benchmarks.study.runner import RunConfig, run_jobs
+
+PAPER = ["random", "mc_variance", "nngp", "nngp_pointwise"]
+NEW = ["nngp_ivr", "nngp_lcmd", "nngp_sample"]
+# (initial, batch, iterations, default strategies) per problem; why these in docs/results.md
+DEFAULTS = {
+    "california": (500, 250, 10, PAPER),
+    "california_log": (500, 250, 10, PAPER),
+    "heat2d": (100, 100, 10, PAPER + NEW),
+    "burgers1d": (50, 50, 10, PAPER + NEW),
+}
+QUICK = {"california": (200, 100, 2), "california_log": (200, 100, 2), "heat2d": (50, 50, 2),
+         "burgers1d": (30, 30, 2)}
+METRIC = {"california": "rmse", "california_log": "rmse", "heat2d": "nrmse_mean", "burgers1d": "nrmse_mean"}
+YLABEL = {"rmse": "test RMSE (100k USD)", "nrmse_mean": "test RMSE / std(y), mean over outputs"}
+TITLES = {"california": "California housing (2x100 MLP, 500 + 10x250)",
+          "california_log": "California, log1p heavy-tailed inputs",
+          "heat2d": "heat2d (9 inputs, 2 outputs, 100 + 10x100)",
+          "burgers1d": "burgers1d (4 inputs, 4 outputs, 50 + 10x50)"}
+DOCS_RESULTS = ROOT / "docs" / "results"
+DOCS_IMG = ROOT / "docs" / "img"
+
+
+def build_config(a: argparse.Namespace) -> RunConfig:
+    init, batch, iters, _ = DEFAULTS[a.problem]
+    if a.quick:
+        init, batch, iters = QUICK[a.problem]
+    model = json.loads(a.model_json) if a.model_json else {}
+    if a.dropout is not None:
+        model["dropout"] = a.dropout
+    variant = a.variant or ("quick" if a.quick else "default")
+    return RunConfig(initial=a.initial or init, batch=a.batch or batch,
+                     iterations=a.iterations if a.iterations is not None else iters,
+                     n_samples=a.T, reg=a.reg, strategy_params=json.loads(a.params) if a.params else {},
+                     model=model, warm_start=not a.fresh, variant=variant)
+
+
+def summarise(problem: str, variant: str, out: Path = OUT, strategies: list[str] | None = None) -> dict:
+    """Summary of runs/<problem>/<variant> (restricted to ``strategies`` if given), written to out/summary/."""
+    curves = analysis.load_curves(out / "runs" / problem / variant, METRIC.get(problem, "nrmse_mean"))
+    if strategies:
+        curves = {k: curves[k] for k in strategies if k in curves}
+    order = [s for s in PAPER + NEW if s in curves] + [s for s in curves if s not in PAPER + NEW]
+    summ = analysis.summarise({k: curves[k] for k in order})
+    summ.update({"problem": problem, "variant": variant, "metric": METRIC.get(problem, "nrmse_mean")})
+    p = out / "summary" / f"{problem}_{variant}.json"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(summ, indent=1))
+    return summ
+
+
+def report(out: Path = OUT, variant: str = "default") -> None:
+    """Headline figures from every problem with a summary; copies the summaries to docs/results/."""
+    curves, ratios = {}, {}
+    for prob in SPECS:
+        run_dir = out / "runs" / prob / variant
+        if not run_dir.is_dir():
+            continue
+        summ = summarise(prob, variant, out)
+        curves[TITLES[prob]] = (summ, YLABEL[summ["metric"]])
+        ratios[TITLES[prob]] = summ
+        DOCS_RESULTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(out / "summary" / f"{prob}_{variant}.json", DOCS_RESULTS / f"{prob}_{variant}.json")
+        print(f"## {prob} ({variant})\n\n{analysis.markdown_table(summ)}\n\n{analysis.ratio_table(summ)}\n")
+    if curves:
+        print(plots.plot_curves(curves, DOCS_IMG / f"results_curves_{variant}.png"))
+        print(plots.plot_ratios(ratios, DOCS_IMG / f"results_ratios_{variant}.png"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.study", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--problem", choices=sorted(SPECS))
+    ap.add_argument("--strategies", help="comma list (default: per problem, see DEFAULTS)")
+    ap.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")
+    ap.add_argument("--seed-list", help="explicit comma list of seeds (overrides --seeds)")
+    ap.add_argument("--initial", type=int)
+    ap.add_argument("--batch", type=int)
+    ap.add_argument("--iterations", type=int)
+    ap.add_argument("--T", type=int, default=100, help="MC-dropout samples per acquisition")
+    ap.add_argument("--reg", type=float, default=1e-2, help="relative reg of the NNGP strategies")
+    ap.add_argument("--params", help="strategy params as JSON, e.g. '{\"greedy\": false}'")
+    ap.add_argument("--dropout", type=float)
+    ap.add_argument("--model-json", help="DropoutMLP kwargs as JSON (over its defaults)")
+    ap.add_argument("--fresh", action="store_true", help="retrain from scratch each iteration (default: warm)")
+    ap.add_argument("--variant", help="folder name for this configuration (default: 'default'/'quick')")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="2 seeds, 2 iterations, small pools")
+    ap.add_argument("--no-run", action="store_true", help="only summarise existing runs")
+    ap.add_argument("--report", action="store_true", help="figures + docs/results/ from all problems")
+    ap.add_argument("--out", type=Path, default=OUT)
+    a = ap.parse_args(argv)
+    if a.report:
+        report(a.out, a.variant or "default")
+        return 0
+    if not a.problem:
+        ap.error("--problem is required (or --report)")
+    cfg = build_config(a)
+    strategies = a.strategies.split(",") if a.strategies else (["random", "nngp"] if a.quick else DEFAULTS[a.problem][3])
+    if "random" not in strategies:
+        strategies = ["random", *strategies]        # the paired baseline is always run
+    seeds = ([int(s) for s in a.seed_list.split(",")] if a.seed_list
+             else list(range(2 if a.quick and a.seeds == 10 else a.seeds)))
+    t0 = time.perf_counter()
+    if not a.no_run:
+        run_jobs(a.problem, strategies, seeds, cfg, quick=a.quick, workers=a.workers, out=a.out)
+    summ = summarise(a.problem, cfg.variant, a.out, strategies)
+    summ["wall_s"] = time.perf_counter() - t0
+    print(json.dumps({k: summ[k] for k in ("problem", "variant", "metric", "labels", "targets")}))
+    print(analysis.markdown_table(summ))
+    print(analysis.ratio_table(summ))
+    print(a.out / "summary" / f"{a.problem}_{cfg.variant}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

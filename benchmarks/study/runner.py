@@ -1,0 +1,174 @@
+"""One paired active-learning run in-process: a campaign with the oracle replaced by a look-up.
+
+The steps are those of :mod:`alcore.campaign` (random initial design, train, evaluate, select
+with :func:`alcore.strategies.select`, label, repeat) with the same seeding rules:
+
+* initial design: ``default_rng([seed, 1])`` over the pool — identical for every strategy
+  (the pairing: for seed s only the acquisitions differ between strategies);
+* model seed of iteration i: ``seed * 1000 + i`` (the campaign's rule), warm start from the
+  previous iteration's weights unless ``warm_start=False`` (the campaign default is warm);
+* acquisition seed of iteration i: ``seed * 100_003 + i`` (the campaign's rule).
+
+Each finished run is one JSON file; :func:`run_jobs` skips runs whose file exists (resumable)
+and refuses a file written with a different configuration (no silent mixing).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from benchmarks.study.problems import OUT, Problem, load_problem
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run besides (problem, strategy, seed)."""
+
+    initial: int
+    batch: int
+    iterations: int
+    n_samples: int = 100                         # T
+    reg: float = 1e-2                            # relative (alcore.strategies default units)
+    strategy_params: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)   # DropoutMLP kwargs over its defaults
+    warm_start: bool = True
+    variant: str = "default"                     # folder name of this configuration
+
+    def check(self, pool_size: int) -> None:
+        for nm in ("initial", "batch", "iterations", "n_samples"):
+            v = getattr(self, nm)
+            if not isinstance(v, int) or v < (0 if nm == "iterations" else 1):
+                raise ValueError(f"RunConfig.{nm} must be a positive integer; got {v!r}")
+        need = self.initial + self.batch * self.iterations
+        if need > pool_size:
+            raise ValueError(f"RunConfig: initial + batch*iterations = {need} exceeds the pool size {pool_size}")
+
+
+def _metrics(model: Any, problem: Problem) -> dict[str, Any]:
+    pred = model.predict(problem.test_X)
+    err = pred - problem.test_y
+    rmse = np.sqrt(np.mean(err ** 2, axis=0))
+    nrmse = rmse / problem.test_y.std(axis=0)
+    return {"rmse": [float(v) for v in rmse], "nrmse": [float(v) for v in nrmse],
+            "nrmse_mean": float(np.mean(nrmse))}
+
+
+def run_one(problem: Problem, strategy: str, seed: int, cfg: RunConfig,
+            log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Replay one campaign; returns the per-iteration record (see the module docstring)."""
+    from alcore import strategies  # noqa: PLC0415
+    from alcore.model import DropoutMLP  # noqa: PLC0415
+
+    strategies.get(strategy)  # unknown names fail before any training
+    P = problem.pool_X.shape[0]
+    cfg.check(P)
+    t_start = time.perf_counter()
+    labelled = np.zeros(P, dtype=bool)
+    first = np.random.default_rng([seed, 1]).choice(P, size=cfg.initial, replace=False)
+    labelled[first] = True
+    picks: list[list[int]] = [sorted(int(i) for i in first)]
+    records: list[dict[str, Any]] = []
+    prev_state = None
+    for it in range(cfg.iterations + 1):
+        lab = np.flatnonzero(labelled)
+        model = DropoutMLP(**{**cfg.model, "seed": seed * 1000 + it, "device": "cpu"})
+        warm = cfg.warm_start and prev_state is not None
+        if warm:
+            model.load_state(prev_state)
+        rep = model.fit(problem.pool_X[lab], problem.pool_y[lab], warm_start=warm)
+        prev_state = model.get_state() if cfg.warm_start else None
+        rec = {"iteration": it, "n_labels": int(lab.size), "fit_s": rep.train_time_s,
+               "epochs": rep.epochs_run, "best_epoch": rep.best_epoch, **_metrics(model, problem)}
+        if it < cfg.iterations:
+            unl = np.flatnonzero(~labelled)
+            ctx = strategies.AcquisitionContext(
+                model=model, X_train=problem.pool_X[lab], X_pool=problem.pool_X[unl],
+                batch_size=cfg.batch, n_samples=cfg.n_samples, reg=cfg.reg,
+                seed=seed * 100_003 + it + 1)
+            t0 = time.perf_counter()
+            sel = strategies.select(strategy, ctx, **cfg.strategy_params)
+            rec["select_s"] = time.perf_counter() - t0
+            chosen = unl[np.asarray(sel.indices, dtype=np.int64)]
+            if np.unique(chosen).size != cfg.batch:
+                raise RuntimeError(f"{strategy} returned {np.unique(chosen).size} distinct picks, wanted {cfg.batch}")
+            labelled[chosen] = True
+            picks.append([int(i) for i in chosen])
+        records.append(rec)
+        if log:
+            log(f"{problem.name} {cfg.variant} {strategy} s{seed} it{it} n={rec['n_labels']} "
+                f"nrmse={rec['nrmse_mean']:.4f}")
+    return {"problem": problem.name, "strategy": strategy, "seed": seed, "config": asdict(cfg),
+            "records": records, "picks": picks, "wall_s": time.perf_counter() - t_start}
+
+
+def run_path(out: Path, problem: str, cfg: RunConfig, strategy: str, seed: int) -> Path:
+    return Path(out) / "runs" / problem / cfg.variant / strategy / f"s{seed}.json"
+
+
+def load_run(path: Path, cfg: RunConfig | None = None) -> dict[str, Any]:
+    """A finished run; with ``cfg``, error if it was made with a different configuration."""
+    d = json.loads(Path(path).read_text())
+    if cfg is not None and d["config"] != json.loads(json.dumps(asdict(cfg))):
+        raise ValueError(f"{path} was written with config {d['config']}, not {asdict(cfg)}: "
+                         "use another --variant name or delete the folder")
+    return d
+
+
+def _worker(job: tuple[str, bool, str, int, dict, str]) -> tuple[str, float]:
+    """Process-pool entry: one thread per process, load the cached problem, run, write JSON."""
+    name, quick, strategy, seed, cfgd, out = job
+    import torch  # noqa: PLC0415
+
+    torch.set_num_threads(1)
+    cfg = RunConfig(**cfgd)
+    problem = load_problem(name, quick=quick, verbose=False)
+    res = run_one(problem, strategy, seed, cfg)
+    path = run_path(Path(out), name, cfg, strategy, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(res))
+    os.replace(tmp, path)                        # a killed run leaves no half file behind
+    return str(path), res["wall_s"]
+
+
+def run_jobs(problem: str, strategies: list[str], seeds: list[int], cfg: RunConfig, *,
+             quick: bool = False, workers: int = 2, out: Path = OUT) -> list[Path]:
+    """Run every missing (strategy, seed) of ``problem``; seed-major so partial studies stay paired."""
+    prob = load_problem(problem, quick=quick)           # build the cache once, in this process
+    cfg.check(prob.pool_X.shape[0])
+    jobs, done = [], []
+    for s in seeds:
+        for st in strategies:
+            p = run_path(out, problem, cfg, st, s)
+            if p.is_file():
+                load_run(p, cfg)
+                done.append(p)
+            else:
+                jobs.append((problem, quick, st, s, asdict(cfg), str(out)))
+    print(f"[study] {problem}/{cfg.variant}: {len(done)} runs done, {len(jobs)} to run on {workers} worker(s)",
+          flush=True)
+    if not jobs:
+        return done
+    t0 = time.perf_counter()
+    if workers <= 1:
+        for j in jobs:
+            path, wall = _worker(j)
+            done.append(Path(path))
+            print(f"[study] {path} {wall:.0f} s", flush=True)
+        return done
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as ex:
+        futs = [ex.submit(_worker, j) for j in jobs]
+        for f in as_completed(futs):
+            path, wall = f.result()
+            done.append(Path(path))
+            print(f"[study] {Path(path).relative_to(out)} {wall:.0f} s "
+                  f"(elapsed {time.perf_counter() - t0:.0f} s)", flush=True)
+    return done

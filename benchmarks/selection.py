@@ -14,7 +14,8 @@ What is measured
 * Each (strategy, P) case runs in a fresh subprocess: ``time_s`` is the best of ``repeats``
   runs without tracing; ``tracemalloc_peak_mb`` is the peak of numpy/Python allocations made
   during one extra traced run (the input samples are allocated before tracing starts);
-  ``maxrss_delta_mb`` is the growth of the process's peak RSS during the selection runs.
+  ``maxrss_delta_mb`` is the growth of the process's peak RSS during the selection runs
+  (``maxrss_total_mb`` the whole process, ``input_mb`` the float64 samples it was given).
 * Samples are synthetic: a rank-20 shared structure plus noise, float64 (n_train + P, T),
   like the standardised output of ``DropoutMLP.sample``.  reg = 1e-2 × mean prior variance
   (the strategies' default relative reg).
@@ -54,8 +55,8 @@ def make_samples(n_train: int, n_pool: int, t: int, seed: int = 0) -> tuple[np.n
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((20, t)) * 0.1
     out = np.empty((n_train + n_pool, t))
-    for start in range(0, out.shape[0], 100_000):
-        stop = min(start + 100_000, out.shape[0])
+    for start in range(0, out.shape[0], 10_000):  # small chunks: the input dominates the RSS baseline
+        stop = min(start + 10_000, out.shape[0])
         w = rng.standard_normal((stop - start, 20)) * rng.uniform(0.2, 2.0, size=(stop - start, 1))
         out[start:stop] = w @ z + 0.05 * rng.standard_normal((stop - start, t)) + rng.standard_normal((stop - start, 1))
     return out[:n_train], out[n_train:]
@@ -131,6 +132,8 @@ def run_case(name: str, n_pool: int, t: int, b: int, n_train: int, repeats: int)
         "times_s": [round(x, 4) for x in times],
         "tracemalloc_peak_mb": round(peak / 2**20, 1),
         "maxrss_delta_mb": round((rss1 - rss0) / 1024, 1),  # ru_maxrss is in KiB on Linux
+        "maxrss_total_mb": round(rss1 / 1024, 1),
+        "input_mb": round((train.nbytes + pool.nbytes) / 2**20, 1),
         "distinct": bool(len(set(idx.tolist())) == b),
         "indices": idx.tolist(),
     }

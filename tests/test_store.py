@@ -288,8 +288,9 @@ def test_full_compaction_keeps_checkpoints_and_drops_garbage(tmp_path):
     with make_store(p, P=2000) as s:
         s.mark_requested(range(2000), 0)
         for k in range(10):
-            for i in range(k * 200, k * 200 + 200):
-                s.record_label(i, [i, i], worker=f"worker-with-a-long-name-{i}")
+            rows = list(range(k * 200, k * 200 + 200))
+            s.record_labels(rows, [[i, i] for i in rows],
+                            workers=[f"worker-with-a-long-name-{i}" for i in rows])
             s.save_checkpoint(k, {"w": np.full(50, float(k))})
         size = p.stat().st_size
         s.compact(full=True)

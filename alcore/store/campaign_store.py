@@ -105,7 +105,7 @@ class CampaignStore:
         else ``oracle_info["output_dim"]`` / ``len(oracle_info["output_names"])``, else from
         the first label. Refuses to overwrite an existing file (:class:`StoreExistsError`).
         """
-        path = Path(path)
+        path = Path(os.path.abspath(path))  # robust against a later chdir
         X = np.asarray(pool_X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(f"pool_X must be a non-empty (P, d) array, got shape {X.shape}")
@@ -168,7 +168,7 @@ class CampaignStore:
         :class:`StoreInUseError` when another live process writes it. A stale lock of a dead
         process on this host is taken over.
         """
-        path = Path(path)
+        path = Path(os.path.abspath(path))  # robust against a later chdir
         if mode not in ("r", "a"):
             raise ValueError(f"mode must be 'r' or 'a', got {mode!r}")
         if not path.exists():
@@ -459,7 +459,8 @@ class CampaignStore:
         Durable (acknowledged) when it returns True. A label for a point that is already
         labelled is *ignored*: nothing is written, False is returned, a warning is logged and
         :attr:`duplicates_ignored` counts it (a late duplicate after a retry never overwrites
-        the paid-for first result). A label for a failed point is accepted (a late success).
+        the paid-for first result). A label for a failed point (a late success) or for a
+        point never requested (e.g. an initial design labelled directly) is accepted.
         """
         self._check_writable()
         i = self._check_index(index)

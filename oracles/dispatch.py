@@ -16,9 +16,10 @@ Why it is shaped this way:
 * **Timeouts at process level.** A Python thread cannot be interrupted, so with a timeout the
   oracle runs in a watchdog thread inside the worker; when it overruns, the point is reported
   as ``timeout`` and the dispatcher restarts that worker process (through its nanny), so a hung
-  simulator does not keep occupying a core. (A C call that holds the GIL for longer than the
-  timeout delays the report until it returns; external programs should use the ``command``
-  oracle's own timeout, which kills their process group.)
+  simulator does not keep occupying a core. If C code holds the GIL, the worker cannot even
+  report; a client-side watchdog then cancels the task after ``2 * timeout + 10`` s and
+  restarts the worker. External programs should use the ``command`` oracle's own timeout,
+  which also kills their process group.
 * **One cluster for the whole campaign**: the dispatcher is a context manager that keeps its
   client and cluster across ``evaluate`` calls; the oracle is scattered to the workers once per
   batch instead of being pickled into every task.
@@ -109,6 +110,58 @@ def run_point(oracle: Oracle, x: np.ndarray, timeout: float | None) -> dict[str,
     return out
 
 
+class _Watchdog(threading.Thread):
+    """Client-side last resort for evaluations whose worker stops answering.
+
+    The in-worker watchdog thread cannot fire while C code holds the GIL (a hung solver, a
+    runaway regex): then the worker's own event loop is frozen too and no result ever comes.
+    This thread, in the caller's process, cancels any task with no result ``2 * timeout +
+    grace`` seconds after submission (queue time included; one task per thread is in flight by
+    default, so it starts at once) and restarts the worker processing it.
+    """
+
+    def __init__(self, dispatcher: "Dispatcher", timeout: float, grace: float = 10.0) -> None:
+        super().__init__(daemon=True, name="alflow-watchdog")
+        self.dispatcher = dispatcher
+        self.limit = 2.0 * timeout + grace
+        self.lock = threading.Lock()
+        self.deadlines: dict[str, tuple[float, Any]] = {}  # key -> (deadline, future)
+        self.fired: dict[str, str] = {}                      # key -> worker address
+        self.halt = threading.Event()
+
+    def track(self, fut: Any) -> None:
+        with self.lock:
+            self.deadlines[fut.key] = (time.monotonic() + self.limit, fut)
+
+    def untrack(self, fut: Any) -> None:
+        with self.lock:
+            self.deadlines.pop(fut.key, None)
+
+    def run(self) -> None:
+        client = self.dispatcher.client
+        while not self.halt.wait(0.5):
+            now = time.monotonic()
+            with self.lock:
+                overdue = {k: f for k, (d, f) in self.deadlines.items() if d < now}
+            if not overdue:
+                continue
+            try:
+                processing = client.processing()
+            except Exception:  # noqa: BLE001 - the scheduler may be busy; try again next round
+                continue
+            for addr, keys in processing.items():
+                hit = [k for k in keys if k in overdue]
+                if not hit:
+                    continue
+                with self.lock:
+                    for k in hit:
+                        self.deadlines.pop(k, None)
+                        self.fired[k] = addr
+                client.cancel([overdue[k] for k in hit], force=True)
+                log.warning("no result from %s for %s after %.0f s: restarting it", addr, hit, self.limit)
+                self.dispatcher._restart_worker(addr)
+
+
 class Dispatcher:
     """Evaluate batches on a Dask cluster (context manager; the cluster lives across batches).
 
@@ -116,6 +169,8 @@ class Dispatcher:
     ``None`` = number of cores; ``0`` = in-process, no Dask), ``address`` (an existing
     scheduler), ``cluster`` (any cluster object: dask-jobqueue, dask-kubernetes, LocalCluster).
     """
+
+    watchdog_grace: float = 10.0  # seconds added to 2 * timeout before the client-side watchdog acts
 
     def __init__(
         self,
@@ -211,6 +266,19 @@ class Dispatcher:
         self.start()
         return int(sum(self.client.nthreads().values()))
 
+    def wait_for_workers(self, n: int | None = None, timeout: float = 60.0) -> None:
+        """Block until worker restarts (after timeouts) are done and ``n`` workers are up.
+
+        ``n`` defaults to the size of the LocalCluster this dispatcher started (else 1).
+        """
+        if self.in_process:
+            return
+        self.start()
+        for th in list(self._restarts):
+            th.join(timeout)
+        want = n if n is not None else (self.workers or os.cpu_count() or 1) if self._own_cluster is not None else 1
+        self.client.wait_for_workers(want, timeout=timeout)
+
     # -- evaluation --------------------------------------------------------------------------
     def _restart_worker(self, address: str) -> None:
         """Restart a worker whose thread hangs, in the background (results keep flowing)."""
@@ -304,7 +372,13 @@ class Dispatcher:
             fut = client.submit(run_point, oref, X[pos], timeout, key=key, pure=False, retries=0)
             live[fut] = pos
             submitted[fut] = time.monotonic()
+            if watchdog is not None:
+                watchdog.track(fut)
             ac.add(fut)
+
+        watchdog = _Watchdog(self, timeout, self.watchdog_grace) if timeout is not None else None
+        if watchdog is not None:
+            watchdog.start()
 
         try:
             while queue and len(live) < capacity():
@@ -312,8 +386,15 @@ class Dispatcher:
             for fut, payload in ac:
                 pos = live.pop(fut)
                 t_sub = submitted.pop(fut)
+                if watchdog is not None:
+                    watchdog.untrack(fut)
                 if fut.status == "finished" and isinstance(payload, dict):
                     out = payload
+                elif watchdog is not None and fut.key in watchdog.fired:
+                    out = {"ok": False, "y": None, "wall": time.monotonic() - t_sub, "restart": False,
+                           "worker": watchdog.fired[fut.key],
+                           "reason": f"timeout: no result {watchdog.limit:.0f} s after submission "
+                                     "(worker unresponsive, restarted)"}
                 else:  # KilledWorker, lost data, cancelled: a failure, not a crash
                     exc = payload[1] if isinstance(payload, tuple) and len(payload) == 3 else payload
                     out = {"ok": False, "y": None, "wall": time.monotonic() - t_sub, "worker": "", "restart": False,
@@ -338,6 +419,8 @@ class Dispatcher:
                 while queue and len(live) < capacity():
                     submit(queue.popleft())
         finally:
+            if watchdog is not None:
+                watchdog.halt.set()
             if live:
                 client.cancel(list(live), force=True)
             live.clear()

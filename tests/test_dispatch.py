@@ -7,6 +7,7 @@ Dask costs seconds.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -27,7 +28,8 @@ class Behaving(Oracle):
     """y = sum(x), with special inputs that misbehave (x[0] selects the behaviour).
 
     x0 = -1 raises, -2 returns NaN, -3 hangs, -4 returns the wrong shape, -5 returns inf;
-    x0 = -6 sleeps ``slow`` seconds after writing its worker's pid to ``pidfile``.
+    x0 = -6 sleeps ``slow`` seconds after writing its worker's pid to ``pidfile``;
+    x0 = -7 hangs in C code that holds the GIL (catastrophic regex backtracking).
     """
 
     name = "behaving"
@@ -51,6 +53,8 @@ class Behaving(Oracle):
             return np.array([1.0, 2.0])
         if code == -5:
             return np.array([np.inf])
+        if code == -7:
+            re.match(r"(a+)+$", "a" * 60 + "b")
         if code == -6:
             with open(self.pidfile, "a") as fh:
                 fh.write(f"{os.getpid()}\n")
@@ -116,9 +120,25 @@ def test_hung_evaluation_times_out_and_its_worker_is_replaced(disp):
     assert res[0].reason.startswith("timeout") and res[0].attempts == 2 and not res[0].ok
     assert all(res[i].ok for i in (1, 2, 3))
     # the hung workers are restarted: the cluster is back to two healthy workers
-    deadline = time.time() + 30
-    while time.time() < deadline and len(disp.client.nthreads()) < 2:
-        time.sleep(0.2)
+    disp.wait_for_workers(timeout=30)
+    assert len(disp.client.nthreads()) == 2
+    assert all(r.ok for r in disp.evaluate(Behaving(), good_points(4)))
+
+
+def test_hang_holding_the_gil_is_caught_by_the_client_watchdog(disp):
+    """The in-worker watchdog cannot run while C code holds the GIL; the client-side one can."""
+    disp.watchdog_grace = 1.0
+    try:
+        X = np.array([[-7, 0], [1, 0], [2, 0]], dtype=float)
+        t0 = time.perf_counter()
+        res = {r.index: r for r in disp.evaluate(Behaving(), X, timeout=0.5)}
+    finally:
+        disp.watchdog_grace = Dispatcher.watchdog_grace
+    assert time.perf_counter() - t0 < 40
+    assert not res[0].ok and res[0].reason.startswith("timeout: no result") and res[0].attempts == 2
+    assert res[0].worker.startswith("tcp://")
+    assert res[1].ok and res[2].ok
+    disp.wait_for_workers(timeout=30)
     assert len(disp.client.nthreads()) == 2
     assert all(r.ok for r in disp.evaluate(Behaving(), good_points(4)))
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from alcore import strategies
 from alcore.model import DropoutMLP
@@ -359,10 +361,6 @@ def test_bad_context_gives_clear_errors(fitted, field, value, match):
 
 
 # ----------------------------------------------------------------------------- properties
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n=st.integers(0, 10),

@@ -303,16 +303,16 @@ def test_full_compaction_keeps_checkpoints_and_drops_garbage(tmp_path):
 
 def test_readers_during_writer_folds_see_every_acknowledged_label(tmp_path):
     p = tmp_path / "c.h5"
-    w = make_store(p, P=600)
-    w.mark_requested(range(600), 0)
+    w = make_store(p, P=300)
+    w.mark_requested(range(300), 0)
     acked = [0]
     stop = threading.Event()
 
     def writer() -> None:
-        for i in range(600):
+        for i in range(300):
             w.record_label(i, [i, i])
             acked[0] = i + 1
-            if i % 25 == 0:
+            if i % 15 == 0:
                 w.compact()
         stop.set()
 
@@ -381,3 +381,29 @@ def test_record_labels_group_commit(tmp_path):
         assert np.array_equal(r.outputs[[1, 2, 3]], [[1, 1], [0, 0], [3, 3]])
         assert r.workers[3] == "c" and r.wall_times[1] == 0.1
         assert list(r.pending_indices()) == [4]
+
+
+def test_reader_that_raced_a_fold_reads_again(tmp_path, monkeypatch):
+    """The file a reader loaded was replaced and the journal restarted before it read the
+    journal: it must notice (journal base_seq > file's seq) and read again, not lose labels."""
+    from alcore.store import hdf5io
+
+    p = tmp_path / "c.h5"
+    w = make_store(p)
+    w.mark_requested([0, 1], 0)
+    w.record_label(0, [1, 1])  # only in the journal
+    real = hdf5io.read_state
+    calls = []
+
+    def racing_read_state(path):
+        st = real(path)
+        calls.append(st.folded_seq)
+        if len(calls) == 1:
+            w.compact()  # the writer folds right after the reader loaded the old file
+        return st
+
+    monkeypatch.setattr(hdf5io, "read_state", racing_read_state)
+    with CampaignStore.open(p, "r") as r:
+        assert r.status[0] == StoreStatus.LABELLED
+    assert len(calls) == 2 and calls[1] > calls[0]
+    w.close()

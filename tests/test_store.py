@@ -271,6 +271,14 @@ def test_summary_is_small_json(tmp_path):
     assert summ["metrics"][0]["metrics"]["rmse"] == [0.1, 0.2]
 
 
+def test_summary_is_strict_json_with_nan_metrics(tmp_path):
+    with make_store(tmp_path / "c.h5") as s:
+        s.record_iteration(0, {"nll": float("nan"), "rmse": [1.0, float("inf")]})
+        text = json.dumps(s.summary(), allow_nan=False)
+        assert s.record_labels([], []).size == 0
+    assert json.loads(text)["metrics"][0]["metrics"] == {"nll": None, "rmse": [1.0, None]}
+
+
 def test_auto_compaction(tmp_path, monkeypatch):
     monkeypatch.setattr(cs_mod, "AUTO_COMPACT_RECORDS", 5)
     p = tmp_path / "c.h5"

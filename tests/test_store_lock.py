@@ -136,3 +136,19 @@ def test_empty_lock_file_is_stale_only_after_grace(tmp_path, monkeypatch):
     monkeypatch.setattr(lock_mod, "PARTIAL_LOCK_GRACE_S", 0.0)
     time.sleep(0.01)
     CampaignStore.open(p, "a").close()
+
+
+def test_lock_released_at_interpreter_exit_without_close(tmp_path):
+    p = tmp_path / "c.h5"
+    make_store(p).close()
+    code = textwrap.dedent(f"""
+        from alcore.store import CampaignStore
+        s = CampaignStore.open({str(p)!r}, "a")
+        s.mark_requested([0], 0)
+        s.record_label(0, [1.0, 2.0])
+        # no close(): the atexit hook must release the lock; the label is in the journal
+        """)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+    assert not p.with_name("c.h5.lock").exists()
+    with CampaignStore.open(p, "a") as w:
+        assert w._lock.took_over is None and w.n_labelled == 1

@@ -69,6 +69,17 @@ def _flatten(d: Mapping, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _json_safe(obj: Any) -> Any:
+    """NaN/inf -> None, so that ``json.dumps(summary)`` is strict JSON for other tools."""
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
 def _is_mutable(key: str, mutable: Iterable[str]) -> bool:
     return any(key == m or key.startswith(m + ".") for m in mutable)
 
@@ -493,6 +504,8 @@ class CampaignStore:
         """
         self._check_writable()
         idx = [self._check_index(i) for i in indices]
+        if not idx:
+            return np.zeros(0, dtype=bool)
         Y = np.asarray(ys, dtype=np.float64).reshape(len(idx), -1)
         k = self.n_outputs
         if k is not None and Y.shape[1] != k:
@@ -653,12 +666,13 @@ class CampaignStore:
         requested (pending), unlabelled, iteration (last finished iteration or None),
         n_iterations (finished), metrics (list: iteration, n_selected, finished, metrics,
         timings), latest_checkpoint, stop_requested, journal_records, duplicates_ignored.
+        Non-finite metric values appear as None (strict JSON).
         """
         with self._mutex:
             counts = np.bincount(self._st.status.astype(np.int64), minlength=4)
             finished = self.finished_iterations()
             camp = self._st.config.get("campaign") if isinstance(self._st.config, dict) else None
-            return {
+            return _json_safe({
                 "path": str(self.path),
                 "store_id": self._st.store_id.hex(),
                 "schema_version": L.SCHEMA_VERSION,
@@ -685,7 +699,7 @@ class CampaignStore:
                 "stop_requested": self.stop_requested(),
                 "journal_records": self.journal_records,
                 "duplicates_ignored": self._st.duplicates_ignored,
-            }
+            })
 
     def compact(self, full: bool = False) -> None:
         """Fold the journal into the HDF5 file by atomic replacement, then restart the journal.

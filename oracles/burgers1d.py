@@ -125,7 +125,8 @@ class Burgers1D(Oracle):
     def __init__(self, N: int = 512, t_end: float = 0.5) -> None:
         if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 16:
             raise ValueError(f"burgers1d: number of cells N must be an integer >= 16, got N={N!r}")
-        if not np.isfinite(t_end) or t_end <= 0:
+        if isinstance(t_end, bool) or not isinstance(t_end, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(t_end) or t_end <= 0:
             raise ValueError(f"burgers1d: t_end must be a positive number, got t_end={t_end!r}")
         self.N, self.t_end = int(N), float(t_end)
         self._setup(

@@ -110,6 +110,14 @@ def run_point(oracle: Oracle, x: np.ndarray, timeout: float | None) -> dict[str,
     return out
 
 
+class _HandledLoss(logging.Filter):
+    """Drop the scheduler's ERROR about lost scattered data: the dispatcher re-scatters the
+    oracle and resubmits, so in an overnight log it would only be a false alarm."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "lose scattered data" not in record.getMessage()
+
+
 class _Watchdog(threading.Thread):
     """Client-side last resort for evaluations whose worker stops answering.
 
@@ -212,6 +220,9 @@ class Dispatcher:
         from distributed import Client, LocalCluster
 
         if self.quiet:
+            sched = logging.getLogger("distributed.scheduler")
+            if not any(isinstance(f, _HandledLoss) for f in sched.filters):
+                sched.addFilter(_HandledLoss())
             for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker",
                          "distributed.core", "distributed.comm", "distributed.batched", "distributed.client"):
                 logging.getLogger(name).setLevel(logging.ERROR)

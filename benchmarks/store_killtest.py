@@ -145,7 +145,8 @@ def run(kills: int, pool: int, batch: int, compact_every: int, max_delay: float,
     _new_store(path, pool)
     acked: dict[int, int] = {}
     failed: set[int] = set()
-    totals = {"lost": 0, "wrong_value": 0, "unopenable": 0, "duplicates": 0}
+    totals = {"lost": 0, "wrong_value": 0, "unopenable": 0, "duplicates": 0,
+              "writer_errors": 0}
     stats = {"kills": 0, "kills_during_compaction": 0, "kills_leaving_fold_tmp": 0, "kills_before_open": 0,
              "stale_lock_takeovers": 0, "torn_tails_discarded": 0, "acknowledged_labels": 0,
              "acknowledged_failures": 0, "compactions_completed": 0, "stores_completed": 0}
@@ -194,6 +195,9 @@ def run(kills: int, pool: int, batch: int, compact_every: int, max_delay: float,
         err = proc.stderr.read() if proc.stderr else ""
         if done and proc.returncode != 0:
             raise RuntimeError(f"writer exited with {proc.returncode}: {err[-2000:]}")
+        if "Traceback" in err:  # the writer crashed on its own (e.g. could not open)
+            print(err[-3000:], file=sys.stderr)
+            totals["writer_errors"] += 1
         if not done:
             stats["kills"] += 1
         if "OPEN" not in lines:

@@ -27,6 +27,7 @@ def _check(res: dict, kills: int) -> None:
     assert res["kills"] == kills
     assert res["lost_total"] == 0 and res["wrong_value_total"] == 0
     assert res["unopenable_total"] == 0 and res["duplicates_total"] == 0
+    assert res["writer_errors_total"] == 0
     assert res["acknowledged_labels"] > 0 and res["stale_lock_takeovers"] >= kills // 2
     assert res["ok"] is True
 

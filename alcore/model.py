@@ -201,7 +201,7 @@ class DropoutMLP:
                  dropout: float = 0.1, weight_decay: float = 1e-4, lr: float = 1e-3,
                  epochs: int = 300, batch_size: int = 64, early_stopping: bool = True,
                  val_fraction: float = 0.1, patience: int = 30, lr_schedule: str = "cosine",
-                 seed: int = 0, device: str = "auto", n_members: int = 1):
+                 seed: int = 0, device: str = "auto", n_members: int = 1, min_steps: int = 0):
         try:
             hidden_t = tuple(int(h) for h in hidden)
         except (TypeError, ValueError) as exc:
@@ -221,6 +221,8 @@ class DropoutMLP:
                         ("n_members", n_members)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive integer; got {v!r}")
+        if isinstance(min_steps, bool) or not isinstance(min_steps, (int, np.integer)) or min_steps < 0:
+            raise ValueError(f"min_steps must be a non-negative integer; got {min_steps!r}")
         if not isinstance(early_stopping, (bool, np.bool_)):
             raise ValueError(f"early_stopping must be a bool; got {early_stopping!r}")
         if not (isinstance(val_fraction, (int, float)) and 0.0 <= val_fraction <= 0.5):
@@ -242,6 +244,7 @@ class DropoutMLP:
         self.lr_schedule = lr_schedule
         self.seed = int(seed)
         self.n_members = int(n_members)
+        self.min_steps = int(min_steps)
         self._device_arg = device
         self.device = _resolve_device(device)
         self._nets: list[_Net] = []
@@ -287,6 +290,13 @@ class DropoutMLP:
         return X
 
     # ------------------------------------------------------------------ training
+    def epochs_for(self, n_train: int) -> int:
+        """Epochs run on ``n_train`` points: ``epochs``, raised so that at least ``min_steps``
+        optimiser steps are taken (small data sets have few steps per epoch and are otherwise
+        under-trained; see benchmarks/training_noise.py)."""
+        steps_per_epoch = math.ceil(n_train / min(self.batch_size, n_train))
+        return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
+
     def fit(self, X: np.ndarray, y: np.ndarray, warm_start: bool = False,
             progress: ProgressFn | None = None) -> FitReport:
         """Train on ``X`` (n, d) and ``y`` (n,) or (n, k).
@@ -336,14 +346,15 @@ class DropoutMLP:
             if n_val < 1 or n - n_val < 1:
                 n_val = 0
         reports = []
-        total_epochs = self.epochs * self.n_members
+        ep = self.epochs_for(n - n_val)
+        total_epochs = ep * self.n_members
         for j, net in enumerate(self._nets):
             split_gen = np.random.default_rng(_seed_int(self.seed, j, 1, n))
             perm = torch.as_tensor(split_gen.permutation(n), device=self.device)
             val_idx, tr_idx = perm[:n_val], perm[n_val:]
             cb = None
             if progress is not None:
-                cb = (lambda e, tl, vl, off=j * self.epochs: progress(off + e, total_epochs, tl, vl))
+                cb = (lambda e, tl, vl, off=j * ep: progress(off + e, total_epochs, tl, vl))
             reports.append(self._train_net(net, Xt[tr_idx], yt[tr_idx], Xt[val_idx], yt[val_idx],
                                            _seed_int(self.seed, j, 2, n), cb))
         self._last_report = FitReport(
@@ -365,7 +376,8 @@ class DropoutMLP:
         n = Xtr.shape[0]
         bs = min(self.batch_size, n)
         steps_per_epoch = math.ceil(n / bs)
-        total_steps = self.epochs * steps_per_epoch
+        n_epochs = self.epochs_for(n)
+        total_steps = n_epochs * steps_per_epoch
         widths = list(self.hidden)
         p = self.dropout
         b1, b2, eps = 0.9, 0.999, 1e-8
@@ -380,7 +392,7 @@ class DropoutMLP:
         last_train = float("nan")
         stopped = False
         epoch = 0
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(1, n_epochs + 1):
             perm = torch.randperm(n, generator=gen).to(self.device)
             Xp, yp = Xtr[perm], ytr[perm]
             if p > 0:
@@ -518,6 +530,7 @@ class DropoutMLP:
             "hp_weight_decay": np.array(self.weight_decay),
             "hp_lr": np.array(self.lr),
             "hp_epochs": np.array(self.epochs, dtype=np.int64),
+            "hp_min_steps": np.array(self.min_steps, dtype=np.int64),
             "hp_batch_size": np.array(self.batch_size, dtype=np.int64),
             "hp_early_stopping": np.array(int(self.early_stopping), dtype=np.int64),
             "hp_val_fraction": np.array(self.val_fraction),
@@ -557,7 +570,8 @@ class DropoutMLP:
                     early_stopping=bool(int(g("hp_early_stopping"))),
                     val_fraction=float(g("hp_val_fraction")), patience=int(g("hp_patience")),
                     lr_schedule=LR_SCHEDULES[sched_code], seed=int(g("hp_seed")), device=device,
-                    n_members=int(g("arch_n_members")))
+                    n_members=int(g("arch_n_members")),
+                    min_steps=int(state["hp_min_steps"]) if "hp_min_steps" in state else 0)
         model.load_state(state)
         return model
 

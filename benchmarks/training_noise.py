@@ -46,20 +46,34 @@ def smooth9(X: np.ndarray) -> np.ndarray:
 
 TARGETS = {"branin": (branin01, 2), "smooth9": (smooth9, 9)}
 
+# Every setting is spelled out (not "the model's defaults"), so results stay comparable when
+# the defaults change.  PROTO = the prototype's training: fixed epochs, constant lr, last weights.
+PROTO = dict(early_stopping=False, lr_schedule="none", epochs=300, lr=1e-3, min_steps=0)
+ES_COS = dict(early_stopping=True, patience=30, lr_schedule="cosine", epochs=300, lr=1e-3, min_steps=0)
+COS = dict(early_stopping=False, lr_schedule="cosine", epochs=300, lr=1e-3, min_steps=0)
 SETTINGS: dict[str, dict] = {
-    # the prototype: fixed epochs, constant lr, last weights
-    "plain": dict(early_stopping=False, lr_schedule="none"),
-    "cosine_only": dict(early_stopping=False, lr_schedule="cosine"),
-    "es_only": dict(early_stopping=True, lr_schedule="none"),
-    "default": dict(),
-    "es_cosine_lr3e-3": dict(lr=3e-3),
-    "es_cosine_epochs150": dict(epochs=150),
-    "es_cosine_epochs600_pat60": dict(epochs=600, patience=60),
-    "es_cosine_batch32": dict(batch_size=32),
-    "es_cosine_batch128": dict(batch_size=128),
-    "es_cosine_dropout0.05": dict(dropout=0.05),
-    "es_cosine_wd1e-3": dict(weight_decay=1e-3),
-    "ensemble3": dict(n_members=3),
+    "prototype_const_lr": PROTO,
+    "es_only_const_lr": PROTO | dict(early_stopping=True, patience=30),
+    "es30_cosine": ES_COS,
+    "es30_cosine_lr3e-3": ES_COS | dict(lr=3e-3),
+    "es60_cosine_epochs600": ES_COS | dict(epochs=600, patience=60),
+    "es_restore_only_cosine": ES_COS | dict(patience=10**6),
+    "cosine": COS,
+    "cosine_lr3e-3": COS | dict(lr=3e-3),
+    "cosine_min_steps5000": COS | dict(min_steps=5000),
+    "cosine_batch32": COS | dict(batch_size=32),
+    "cosine_dropout0.05": COS | dict(dropout=0.05),
+    "cosine_ensemble3": COS | dict(n_members=3),
+}
+ITER_SETTINGS: dict[str, tuple[dict, bool]] = {
+    "fresh_prototype": (PROTO, False),
+    "fresh_es30_cosine": (ES_COS, False),
+    "fresh_cosine": (COS, False),
+    "warm_es30_cosine": (ES_COS, True),
+    "warm_cosine": (COS, True),
+    "warm_cosine_lr3e-4": (COS | dict(lr=3e-4), True),
+    "fresh_defaults": ({}, False),
+    "warm_defaults": ({}, True),
 }
 
 
@@ -76,7 +90,7 @@ def seed_noise(fn, d: int, n_train: int, n_test: int, seeds: int, settings: dict
     for name, kw in settings.items():
         rm, secs, eps = [], [], []
         for s in range(seeds):
-            m = DropoutMLP(**(base | kw), seed=s, device="cpu")
+            m = DropoutMLP(**(kw | base), seed=s, device="cpu")
             rep = m.fit(X, y)
             rm.append(_rmse(m, Xt, yt))
             secs.append(rep.train_time_s)
@@ -105,7 +119,7 @@ def iteration_noise(fn, d: int, n0: int, step: int, iters: int, n_test: int, see
             for it in range(iters + 1):
                 n = n0 + step * it
                 if model is None or not warm:
-                    model = DropoutMLP(**(base | kw), seed=1000 * s + it, device="cpu")
+                    model = DropoutMLP(**(kw | base), seed=1000 * s + it, device="cpu")
                 rep = model.fit(X[:n], y[:n], warm_start=warm)
                 secs.append(rep.train_time_s)
                 r.append(_rmse(model, Xt, yt))
@@ -122,34 +136,42 @@ def iteration_noise(fn, d: int, n0: int, step: int, iters: int, n_test: int, see
 def main() -> None:
     ap = argparse.ArgumentParser(description="training-noise study for DropoutMLP defaults")
     ap.add_argument("--quick", action="store_true", help="seconds: 3 seeds, 150 points, 3 settings")
-    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--seeds", type=int, default=6)
     ap.add_argument("--n-train", type=int, default=500)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (a study runs 1 per model)")
     ap.add_argument("--targets", default="smooth9,branin")
     ap.add_argument("--settings", default=None, help="comma list of setting names (default: all)")
+    ap.add_argument("--iter-settings", default=None, help="comma list of iteration setting names")
+    ap.add_argument("--no-iterations", action="store_true", help="skip the iteration-to-iteration part")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
-    settings = SETTINGS if a.settings is None else {k: SETTINGS[k] for k in a.settings.split(",")}
+    settings = SETTINGS if a.settings is None else {k: SETTINGS[k] for k in a.settings.split(",") if k}
+    iter_settings = ITER_SETTINGS if a.iter_settings is None else {
+        k: ITER_SETTINGS[k] for k in a.iter_settings.split(",")}
+    if a.no_iterations:
+        iter_settings = {}
     base: dict = {}
     seeds, n_train, n_test = a.seeds, a.n_train, 2000
     n0, step, iters, it_seeds = 300, 50, 4, max(2, a.seeds // 2)
     if a.quick:
-        settings = {k: SETTINGS[k] for k in ("plain", "default", "es_only")}
+        settings = {k: SETTINGS[k] for k in ("prototype_const_lr", "es30_cosine", "cosine")}
+        iter_settings = {k: ITER_SETTINGS[k] for k in ("fresh_prototype", "fresh_defaults", "warm_defaults")}
         seeds, n_train, n_test, n0, step, iters, it_seeds = 3, 150, 500, 100, 25, 2, 2
-        base = dict(epochs=60, patience=15)
+        base = dict(epochs=60, patience=15, min_steps=0)
     result = {"settings": {k: v for k, v in settings.items()}, "seeds": seeds, "n_train": n_train,
               "threads": a.threads, "defaults": {k: getattr(DropoutMLP(), k) for k in (
                   "hidden", "activation", "dropout", "weight_decay", "lr", "epochs", "batch_size",
-                  "early_stopping", "val_fraction", "patience", "lr_schedule")}, "targets": {}}
+                  "early_stopping", "val_fraction", "patience", "lr_schedule", "min_steps")},
+              "iteration_settings": {k: {"kwargs": v[0], "warm_start": v[1]} for k, v in iter_settings.items()},
+              "targets": {}}
     for tname in a.targets.split(","):
         fn, d = TARGETS[tname]
         result["targets"][tname] = {
             "seed_to_seed": seed_noise(fn, d, n_train, n_test, seeds, settings, base),
             "iteration_to_iteration": iteration_noise(
                 fn, d, n0, step, iters, n_test, it_seeds,
-                {"fresh_plain": (SETTINGS["plain"], False), "fresh_default": ({}, False),
-                 "warm_default": ({}, True)}, base),
+                iter_settings, base),
         }
     result["wall_s"] = time.perf_counter() - t0
     print(json.dumps(result, indent=2))

@@ -216,3 +216,16 @@ def test_constant_inputs_and_outputs_do_not_break():
     m.fit(X, np.full(40, 2.5))
     assert np.all(np.isfinite(m.predict(X)))
     assert np.allclose(m.predict(X), 2.5, atol=0.2)
+
+
+def test_min_steps_raises_epochs_for_small_data():
+    X, y = _data(50)
+    seen = []
+    m = DropoutMLP(hidden=(8,), epochs=5, min_steps=40, batch_size=10, early_stopping=False, device="cpu")
+    assert m.epochs_for(50) == 8 and m.epochs_for(1000) == 5
+    rep = m.fit(X, y, progress=lambda e, n, tl, vl: seen.append(n))
+    assert rep.epochs_run == 8 and set(seen) == {8}
+    assert int(m.get_state()["hp_min_steps"]) == 40
+    assert DropoutMLP.from_state(m.get_state()).min_steps == 40
+    with pytest.raises(ValueError, match="min_steps"):
+        DropoutMLP(min_steps=-1)

@@ -81,37 +81,47 @@ class GreedyVariance:
     The engine behind greedy ``select_batch`` and the greedy mode of ``nngp_sample``:
     :meth:`condition_on` adds pool point q (O(T²) + one O(P·T) mat-vec per output).
 
-    float32 screening, float64 decisions: when the (P, T) features are stored in float32,
-    the tracked variances carry relative errors of ~1e-6 (measured 6e-7 after 250 picks at
-    P = 20,000).  Given the original ``samples``, :meth:`argmax` re-evaluates every
-    candidate within ``rtol`` (1e-4) of the maximum exactly — float64 features rebuilt from
-    the samples, the float64 M⁻¹ — so the pick is the float64 greedy pick, and
-    :meth:`condition_on` adds the float64 features of the pick to M.  Near-ties are rare, so
-    this costs a few O(T²) evaluations per pick.
+    float32 screening, float64 decisions.  With the (P, T) features stored in float32, each
+    tracked variance carries a rounding error.  A per-point bound e_p is kept (O(P) per
+    pick): the initial quadratic form errs by at most ~4ε·‖φ_p‖², and every update
+    reg·c_p²/(1+a), c_p = φ_pᵀu, by at most 2·γ·|c_p|·‖φ_p‖·‖u‖·reg/(1+a) with
+    γ = 2·T·ε (a deterministic dot-product bound, ε the float32 unit roundoff).  Given the
+    original ``samples``, :meth:`argmax` re-evaluates exactly (float64 features rebuilt from
+    the samples, the float64 M⁻¹) every untaken point whose upper bound v_p + e_p reaches the
+    best lower bound max(v_q - e_q), resets their bounds, and picks the exact maximum — the
+    pick of the all-float64 greedy.  The pick's float64 features are what joins M.
     """
 
-    def __init__(self, phi_pool: np.ndarray, system: FeatureSystem, samples: np.ndarray | None = None,
-                 rtol: float = 1e-4):
+    def __init__(self, phi_pool: np.ndarray, system: FeatureSystem, samples: np.ndarray | None = None):
         self.phi = phi_pool
         self.system = system
         self.samples = samples if phi_pool.dtype != np.float64 else None
-        self.rtol = rtol
         self.per_output = system.reg * system.quadratic(phi_pool)  # (k, P) float64
         self.variance = self.per_output.sum(axis=0)
+        if self.samples is not None:
+            eps = float(np.finfo(phi_pool.dtype).eps)
+            self.gamma = 2.0 * phi_pool.shape[2] * eps
+            sq = np.stack([np.einsum("ij,ij->i", phi_pool[j], phi_pool[j], dtype=np.float64)
+                           for j in range(phi_pool.shape[0])])  # ‖φ_p‖² per output
+            self.norms = np.sqrt(sq)
+            self.err = 4.0 * eps * sq.sum(axis=0)
+            self.n_exact = 0  # exact re-evaluations made (diagnostics)
 
     def exact_features(self, idx: np.ndarray) -> np.ndarray:
         """float64 features (k, m, T) of pool rows ``idx``."""
         if self.samples is None:
             return np.asarray(self.phi[:, idx], dtype=np.float64)
-        return features(self.samples[idx], np.float64, "pool")
+        blk = np.asarray(self.samples[idx], dtype=np.float64)  # (m, T, k), validated already
+        blk = (blk - blk.mean(axis=1, keepdims=True)) * (1.0 / np.sqrt(blk.shape[1]))
+        return np.moveaxis(blk, 2, 0)
 
     def argmax(self, taken: np.ndarray) -> int:
-        """The untaken point of largest posterior variance (exact within float64)."""
+        """The untaken point of largest posterior variance (decided in float64)."""
         v = np.where(taken, -np.inf, self.variance)
-        q = int(np.argmax(v))
-        if self.samples is None or not np.isfinite(v[q]):
-            return q
-        cand = np.flatnonzero(v >= v[q] * (1.0 - self.rtol))
+        if self.samples is None:
+            return int(np.argmax(v))
+        lower = float(np.max(v - self.err))
+        cand = np.flatnonzero(v + self.err >= lower)
         if cand.size > 1:
             phi = self.exact_features(cand)
             exact = self.system.reg * np.stack(
@@ -119,8 +129,10 @@ class GreedyVariance:
             )
             self.per_output[:, cand] = exact
             self.variance[cand] = exact.sum(axis=0)
-            q = int(cand[np.argmax(self.variance[cand])])
-        return q
+            self.err[cand] = 0.0
+            self.n_exact += cand.size
+            return int(cand[np.argmax(self.variance[cand])])
+        return int(cand[0])
 
     def condition_on(self, q: int) -> None:
         """Condition every pool variance on pool point q (noise reg)."""
@@ -129,6 +141,9 @@ class GreedyVariance:
         for j in range(self.system.k):
             u, a = self.system.add(j, phi_q[j])
             c = (self.phi[j] @ u.astype(self.phi.dtype, copy=False)).astype(np.float64)
+            if self.samples is not None:
+                scale = 2.0 * self.gamma * float(np.linalg.norm(u)) * reg / (1.0 + a)
+                self.err += scale * np.abs(c) * self.norms[j]
             c *= c
             c *= reg / (1.0 + a)
             self.per_output[j] -= c

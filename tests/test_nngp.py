@@ -149,6 +149,18 @@ def test_select_batch_matches_dense_greedy(pool_dtype, reg, n, b):
     np.testing.assert_allclose(scores, ref_scores, rtol=rtol)
 
 
+def test_float32_screening_decides_near_ties_in_float64():
+    """Twins whose variances differ by 6e-7 (relative) under a 2000x prior/posterior ratio:
+    float32 rounding alone misorders them; the error bounds send them to an exact check."""
+    rng = np.random.default_rng(21)
+    base = rng.standard_normal((150, 16)) @ rng.standard_normal((16, 24)) + 0.3 * rng.standard_normal((150, 24))
+    pool = np.vstack([base, base * (1 + 3e-7)])
+    train = rng.standard_normal((10, 24))
+    ref_idx, _ = dense_greedy(train, pool, 40, 0.01)
+    assert select_batch(train, pool, 40, 0.01).tolist() == ref_idx
+    assert select_batch(train, pool, 40, 0.01, pool_dtype=np.float64).tolist() == ref_idx
+
+
 def test_select_batch_multi_output_matches_dense_greedy():
     rng = np.random.default_rng(11)
     s = correlated_samples(rng, 90, 10, k=2)

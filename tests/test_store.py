@@ -415,3 +415,22 @@ def test_reader_that_raced_a_fold_reads_again(tmp_path, monkeypatch):
         assert r.status[0] == StoreStatus.LABELLED
     assert len(calls) == 2 and calls[1] > calls[0]
     w.close()
+
+
+def test_failed_creation_leaves_no_store_and_can_be_retried(tmp_path, monkeypatch):
+    from alcore.store import hdf5io
+
+    p = tmp_path / "c.h5"
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt("killed before the rename")
+
+    monkeypatch.setattr(hdf5io.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        make_store(p)
+    monkeypatch.undo()
+    assert not p.exists() and not p.with_name("c.h5.lock").exists()
+    assert p.with_name("c.h5.tmp").exists()  # the half-made file never became the store
+    with make_store(p) as s:
+        assert s.n_pool == 40
+    assert not p.with_name("c.h5.tmp").exists()

@@ -425,7 +425,7 @@ def test_failed_creation_leaves_no_store_and_can_be_retried(tmp_path, monkeypatc
     def crash(*a, **k):
         raise KeyboardInterrupt("killed before the rename")
 
-    monkeypatch.setattr(hdf5io.os, "replace", crash)
+    monkeypatch.setattr(hdf5io, "fsync_file", crash)  # tmp written, not yet renamed
     with pytest.raises(KeyboardInterrupt):
         make_store(p)
     monkeypatch.undo()

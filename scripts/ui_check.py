@@ -15,7 +15,7 @@ Usage::
 
     .venv/bin/python scripts/ui_check.py                 # full check, screenshots in docs/img/
     .venv/bin/python scripts/ui_check.py --empty-only    # only prove the browser + server work
-    .venv/bin/python scripts/ui_check.py --keep          # leave server running (Ctrl-C to stop)
+    .venv/bin/python scripts/ui_check.py --config my.toml  # check your own campaign instead
 
 Prints one JSON object with what was checked; exit status 0 only if every check passed.
 """
@@ -234,7 +234,7 @@ def api_get(server: PrefectServer, path: str) -> object:
 # --------------------------------------------------------------------------------------------
 
 TINY_HEAT2D_CONFIG = """\
-# A tiny heat2d campaign for the UI check: a few seconds of compute per iteration.
+# A tiny heat2d campaign for the UI check: seconds of compute per iteration on 2 cores.
 [campaign]
 name = "ui-check-heat2d"
 store = "{store}"
@@ -242,31 +242,35 @@ seed = 0
 
 [oracle]
 name = "heat2d"
+params = {{ n = 16, b = 2 }}
 
 [pool]
 size = 256
 design = "sobol"
 
 [test]
-size = 64
+size = 32
 
 [model]
 hidden = [32, 32]
 epochs = 40
-batch_size = 32
+batch_size = 16
+patience = 10
 device = "cpu"
 
 [acquisition]
 strategy = "nngp"
 samples = 32
-batch_size = 8
+batch_size = 6
 
 [budget]
-initial = 16
+initial = 12
 iterations = 3
 
 [dask]
 workers = 1
+retries = 1
+timeout = 60
 """
 
 
@@ -360,14 +364,50 @@ def goto(page: object, url: str, wait_text: str | None = None, timeout_ms: int =
     page.wait_for_timeout(800)  # type: ignore[attr-defined]  # let charts/animations settle
 
 
+def open_tab(page: object, tab: str, wait_text: str, timeout_ms: int = 45_000) -> None:
+    """Click a tab of a run page (the UI ignores ``?tab=`` on a fresh load) and wait for it."""
+    tabs = page.get_by_role("tab", name=tab)  # type: ignore[attr-defined]
+    target = tabs.first if tabs.count() else page.get_by_text(tab, exact=True).first  # type: ignore[attr-defined]
+    target.click()
+    try:
+        page.get_by_text(wait_text, exact=False).first.wait_for(  # type: ignore[attr-defined]
+            state="visible", timeout=timeout_ms)
+    except Exception as err:  # noqa: BLE001 - re-raised with the page text for diagnosis
+        raise UICheckError(f"tab {tab!r}: text {wait_text!r} not visible; page says:\n"
+                           f"{page_text(page)[:2000]}") from err
+    with contextlib.suppress(Exception):
+        page.wait_for_load_state("networkidle", timeout=timeout_ms)  # type: ignore[attr-defined]
+    page.wait_for_timeout(800)  # type: ignore[attr-defined]
+
+
 def page_text(page: object) -> str:
     return str(page.evaluate("() => document.body.innerText"))  # type: ignore[attr-defined]
 
 
 def screenshot(page: object, path: Path, full_page: bool = False) -> Path:
+    """Save a PNG. ``full_page`` grows the viewport to the height of the scrolling content:
+    the Prefect UI scrolls an inner container, so Playwright's own full_page sees one screen."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
+    size = page.viewport_size  # type: ignore[attr-defined]
+    if full_page and size:
+        height = int(page.evaluate(  # type: ignore[attr-defined]
+            "() => Math.max(...[...document.querySelectorAll('*')].map(e => e.scrollHeight))"))
+        page.set_viewport_size({"width": size["width"],  # type: ignore[attr-defined]
+                                "height": max(size["height"], min(height + 40, 4000))})
+        page.wait_for_timeout(600)  # type: ignore[attr-defined]
+    page.screenshot(path=str(path))  # type: ignore[attr-defined]
+    if full_page and size:
+        page.set_viewport_size(size)  # type: ignore[attr-defined]
     return path
+
+
+def scroll_to_tabs(page: object, tab: str) -> None:
+    """Scroll the tab bar to the top so a screenshot shows the tab's content, not the graph."""
+    with contextlib.suppress(Exception):
+        tabs = page.get_by_role("tab", name=tab)  # type: ignore[attr-defined]
+        el = tabs.first if tabs.count() else page.get_by_text(tab, exact=True).first  # type: ignore[attr-defined]
+        el.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.wait_for_timeout(400)  # type: ignore[attr-defined]
 
 
 def check_empty_ui(server: PrefectServer, img_dir: Path) -> dict:
@@ -381,6 +421,181 @@ def check_empty_ui(server: PrefectServer, img_dir: Path) -> dict:
     return {"empty_ui": str(shot), "empty_ui_text_chars": len(text)}
 
 
+@dataclass
+class Checks:
+    """Collects named pass/fail checks so one run reports every problem, not just the first."""
+
+    results: list[dict] = field(default_factory=list)
+
+    def expect(self, name: str, ok: bool, detail: str = "") -> bool:
+        self.results.append({"check": name, "ok": bool(ok), "detail": detail})
+        return bool(ok)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.results) and all(r["ok"] for r in self.results)
+
+    def failed(self) -> list[dict]:
+        return [r for r in self.results if not r["ok"]]
+
+
+def _store_facts(store_path: Path) -> dict:
+    """What the campaign wrote, read back from the store: the ground truth for the UI."""
+    from alcore.store import CampaignStore
+
+    with CampaignStore.open(store_path, "r") as st:
+        its = [it for it in st.iterations if it["finished"]]
+        return {
+            "finished": [int(it["iteration"]) for it in its],
+            "labels": {int(it["iteration"]): int(it["metrics"].get("labeled", -1)) for it in its},
+            "labelled": int(st.n_labelled),
+            "failed": int(st.failed_indices().size),
+            "name": str(st.config.get("campaign", {}).get("name", "")),
+        }
+
+
+def _latest_artifact(server: PrefectServer, key: str) -> dict | None:
+    arts = api_post(server, "/artifacts/filter", {"artifacts": {"key": {"any_": [key]}},
+                                                  "sort": "CREATED_DESC", "limit": 1})
+    return arts[0] if isinstance(arts, list) and arts else None
+
+
+def check_campaign_in_ui(server: PrefectServer, store_path: Path, img_dir: Path,
+                         checks: Checks) -> dict:
+    """Navigate the UI like a user and check what is on screen against the store."""
+    facts = _store_facts(store_path)
+    name, finished = facts["name"], facts["finished"]
+    run = latest_flow_run(server)
+    run_id, run_name = run["id"], run["name"]
+    checks.expect("flow run completed (API)", run.get("state_type") == "COMPLETED",
+                  f"{run_name}: {run.get('state_type')}")
+    checks.expect("flow run named after the campaign", run_name.startswith(name), run_name)
+    expected_tasks = [f"{step}-{i}" for i in finished for step in TASK_NAMES]
+    api_tasks = {t["name"] for t in task_runs_of(server, run_id)}
+    missing = [t for t in expected_tasks if t not in api_tasks]
+    checks.expect("task run per step per iteration (API)", not missing, f"missing {missing}")
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    keys = {what: f"{slug}-{what}" for what in ("metrics", "progress", "summary")}
+
+    shots: dict[str, str] = {}
+    blocked: list[str] = []
+    errors: list[str] = []
+    http_errors: list[str] = []
+    with browser_page() as page:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("requestfailed", lambda r: blocked.append(r.url)
+                if not r.url.startswith(server.ui_url) else None)
+        page.on("response", lambda r: http_errors.append(f"{r.status} {r.url}")
+                if r.status >= 400 else None)
+        base = f"{server.ui_url}/runs/flow-run/{run_id}"
+
+        # 1. the flow run page: name, state, graph and logs
+        goto(page, base, wait_text=run_name)
+        text = page_text(page)
+        checks.expect("flow run page shows name and state", run_name in text and
+                      "Completed" in text, run_name)
+        checks.expect("flow run page shows the iteration log lines",
+                      all(f"iteration {i}" in text for i in finished[:2]),
+                      "log lines 'iteration 0/1 ...' visible")
+        shots["flow_run"] = str(screenshot(page, img_dir / "ui_flow_run.png"))
+
+        # 2. task runs tab: every step of every iteration
+        last = f"checkpoint-{finished[-1]}" if finished else "initialise"
+        open_tab(page, "Task Runs", "Search by run name")
+        page.get_by_text(last, exact=True).first.wait_for(state="visible", timeout=30_000)
+        text = page_text(page)
+        missing = [t for t in expected_tasks if not re.search(rf"(?m)^{re.escape(t)}$", text)]
+        checks.expect("task runs tab lists train/evaluate/select/label/checkpoint per iteration",
+                      not missing, f"{len(expected_tasks) - len(missing)}/{len(expected_tasks)} "
+                      f"visible; missing {missing[:10]}")
+        scroll_to_tabs(page, "Task Runs")
+        shots["task_runs"] = str(screenshot(page, img_dir / "ui_task_runs.png"))
+
+        # 3. artifacts tab of the run: the three keys
+        open_tab(page, "Artifacts", keys["summary"])
+        text = page_text(page)
+        for what, key in keys.items():
+            checks.expect(f"artifacts tab shows the {what} artifact", key in text, key)
+        scroll_to_tabs(page, "Artifacts")
+        shots["artifacts"] = str(screenshot(page, img_dir / "ui_artifacts.png"))
+
+        # 4. the latest summary (markdown): numbers and learning curve rendered
+        art = _latest_artifact(server, keys["summary"])
+        if checks.expect("summary artifact exists (API)", art is not None, keys["summary"]):
+            goto(page, f"{server.ui_url}/artifacts/artifact/{art['id']}", wait_text="Learning curve")
+            text = page_text(page)
+            checks.expect("summary shows best RMSE and labels spent",
+                          "Best RMSE" in text and "Labels spent" in text)
+            rows_ok = [i for i, n in facts["labels"].items()
+                       if re.search(rf"(?m)^{i}\t{n}\t", text)]
+            checks.expect("summary learning-curve table has a row per iteration (labels match "
+                          "the store)", len(rows_ok) == len(finished),
+                          f"{len(rows_ok)}/{len(finished)} rows")
+            broken = page.evaluate("() => [...document.images].filter(i => i.complete && "
+                                   "i.naturalWidth === 0).map(i => i.src)")
+            checks.expect("summary has no broken image", not broken, str(broken))
+            shots["summary"] = str(screenshot(page, img_dir / "ui_summary.png", full_page=True))
+
+        # 5. the latest metrics table: one row per finished iteration
+        art = _latest_artifact(server, keys["metrics"])
+        if checks.expect("metrics artifact exists (API)", art is not None, keys["metrics"]):
+            goto(page, f"{server.ui_url}/artifacts/artifact/{art['id']}", wait_text="iteration")
+            text = page_text(page)
+            checks.expect("metrics table shows one row per iteration",
+                          f"{len(finished)} Items" in text, f"expected '{len(finished)} Items'")
+            shots["metrics"] = str(screenshot(page, img_dir / "ui_metrics.png"))
+
+        # 6. the progress artifact: labels spent as in the store
+        art = _latest_artifact(server, keys["progress"])
+        if checks.expect("progress artifact exists (API)", art is not None, keys["progress"]):
+            goto(page, f"{server.ui_url}/artifacts/artifact/{art['id']}", wait_text="Progress")
+            text = page_text(page)
+            spent = facts["labelled"] + facts["failed"]
+            checks.expect("progress shows labels spent", f"{spent} of" in text and
+                          re.search(r"Progress: \d+(\.\d+)?%", text) is not None,
+                          f"expected '{spent} of ... labels spent' and 'Progress: N%'")
+            shots["progress"] = str(screenshot(page, img_dir / "ui_progress.png"))
+    return {"flow_run": run_name, "flow_run_url": f"{server.ui_url}/runs/flow-run/{run_id}",
+            "screenshots": shots, "blocked_requests": sorted(set(blocked)),
+            "console_errors": errors[:10], "http_errors": sorted(set(http_errors))[:10],
+            "iterations": finished}
+
+
+def run_check(img_dir: Path = DEFAULT_IMG_DIR, config: Path | None = None,
+              empty_only: bool = False) -> dict:
+    """The whole check; returns a JSON-able result with ``ok`` and every check's outcome."""
+    t0 = time.monotonic()
+    checks = Checks()
+    result: dict[str, object] = {}
+    img_dir = Path(img_dir)
+    with PrefectServer() as server, tempfile.TemporaryDirectory(prefix="alflow-ui-") as tmp:
+        result["server"] = server.ui_url
+        result.update(check_empty_ui(server, img_dir))
+        checks.expect("empty UI renders in headless chromium", True)
+        result["server_start_s"] = round(time.monotonic() - t0, 1)
+        if not empty_only:
+            cfg = Path(config).resolve() if config else write_tiny_config(Path(tmp))
+            t1 = time.monotonic()
+            out = run_campaign(server, cfg)
+            result["campaign_s"] = round(time.monotonic() - t1, 1)
+            store = _store_path_of(cfg)
+            checks.expect("`alflow run` finished and wrote the store", store.exists(), str(store))
+            result["campaign_tail"] = out.strip().splitlines()[-3:]
+            t2 = time.monotonic()
+            result.update(check_campaign_in_ui(server, store, img_dir, checks))
+            result["browser_s"] = round(time.monotonic() - t2, 1)
+    result["checks"] = checks.results
+    result["ok"] = checks.ok
+    result["total_s"] = round(time.monotonic() - t0, 1)
+    return result
+
+
+def _store_path_of(config: Path) -> Path:
+    from alcore.config import load_config
+
+    return Path(load_config(config).store_path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--img-dir", type=Path, default=DEFAULT_IMG_DIR,
@@ -390,13 +605,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", type=Path, default=None,
                     help="campaign config to run (default: a tiny heat2d config in a temp dir)")
     args = ap.parse_args(argv)
-
-    result: dict[str, object] = {"ok": False}
-    with PrefectServer() as server:
-        result["server"] = server.ui_url
-        result.update(check_empty_ui(server, args.img_dir))
-        if args.empty_only:
-            result["ok"] = True
+    try:
+        result = run_check(args.img_dir, args.config, args.empty_only)
+    except UICheckError as err:
+        print(json.dumps({"ok": False, "error": str(err)}, indent=2))
+        return 1
     print(json.dumps(result, indent=2))
     return 0 if result["ok"] else 1
 

@@ -39,6 +39,7 @@ __all__ = [
     "check_reg",
     "FeatureSystem",
     "row_quadratic",
+    "row_features",
     "DEFAULT_CHUNK",
 ]
 
@@ -104,6 +105,16 @@ def features(
         blk = (blk - blk.mean(axis=1, keepdims=True)) * scale
         out[:, start:stop, :] = np.moveaxis(blk, 2, 0)
     return out
+
+
+def row_features(samples: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """float64 features (k, m, T) of rows ``idx`` of already validated (N, T, k) samples.
+
+    Used to decide near-ties exactly when the bulk features are stored in float32.
+    """
+    blk = np.asarray(samples[idx], dtype=np.float64)
+    blk = (blk - blk.mean(axis=1, keepdims=True)) * (1.0 / np.sqrt(blk.shape[1]))
+    return np.moveaxis(blk, 2, 0)
 
 
 def row_quadratic(phi: np.ndarray, mat: np.ndarray, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:

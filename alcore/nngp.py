@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alcore.features import FeatureSystem, as_samples, check_reg, features
+from alcore.features import FeatureSystem, as_samples, check_reg, features, row_features
 
 __all__ = ["posterior_variance", "select_batch", "GreedyVariance", "prepare", "check_batch_size"]
 
@@ -111,9 +111,7 @@ class GreedyVariance:
         """float64 features (k, m, T) of pool rows ``idx``."""
         if self.samples is None:
             return np.asarray(self.phi[:, idx], dtype=np.float64)
-        blk = np.asarray(self.samples[idx], dtype=np.float64)  # (m, T, k), validated already
-        blk = (blk - blk.mean(axis=1, keepdims=True)) * (1.0 / np.sqrt(blk.shape[1]))
-        return np.moveaxis(blk, 2, 0)
+        return row_features(self.samples, idx)
 
     def argmax(self, taken: np.ndarray) -> int:
         """The untaken point of largest posterior variance (decided in float64)."""

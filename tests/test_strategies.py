@@ -109,6 +109,17 @@ def test_ivr_matches_dense_reference(n, reg):
     assert select_ivr(train, pool, 7, reg).indices.tolist() == ref_idx
 
 
+def test_ivr_float32_screening_decides_near_ties_like_float64():
+    rng = np.random.default_rng(8)
+    base = rng.standard_normal((100, 16)) @ rng.standard_normal((16, 24)) + 0.3 * rng.standard_normal((100, 24))
+    pool = np.vstack([base, base * (1 + 3e-7)])  # twins: gains differ by ~1e-6 relative
+    train = rng.standard_normal((10, 24))
+    ref = select_ivr(train, pool, 30, 0.01, pool_dtype=np.float64)
+    got = select_ivr(train, pool, 30, 0.01)
+    assert got.indices.tolist() == ref.indices.tolist()
+    np.testing.assert_allclose(got.scores, ref.scores, rtol=1e-6)
+
+
 def test_ivr_with_separate_target_and_multi_output_matches_dense():
     train, rest = samples(5, 6, 55, 9, k=2)
     pool, target = rest[:35], rest[35:]

@@ -22,14 +22,16 @@ M'⁻¹ = M⁻¹ - u* u*ᵀ/(1 + a*) turns u_q into u_q - c_q u*/(1 + a*) with c
 (M⁻¹ the matrix before the update): two (P, T) mat-vecs per pick and output —
 O(P·T) per pick, O(P·T·B) per batch, no P×P and no P×T writes after the start
 (the initial a and n cost O(P·T²), chunked).  Several outputs: one M and G per output,
-gains summed.  Scores are the gain (summed variance reduction, absolute units) at pick time.
+gains summed.  float32 (P, T) features are a screen only: candidates that may be the best
+under per-point rounding-error bounds are re-evaluated in float64 from the samples, so the
+picks are those of the float64 rule.  Scores are the gain (summed variance reduction, absolute units) at pick time.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from alcore.features import DEFAULT_CHUNK, as_samples, features
+from alcore.features import DEFAULT_CHUNK, as_samples, features, row_features
 from alcore.nngp import check_batch_size, prepare
 from alcore.strategies.base import (
     AcquisitionContext,
@@ -40,7 +42,13 @@ from alcore.strategies.base import (
     draw_samples,
 )
 
-__all__ = ["select_ivr", "STRATEGY"]
+__all__ = ["select_ivr", "STRATEGY", "NEAR_TIE_RTOL"]
+
+#: With float32 pool features, candidates whose gain may be the best given per-point rounding
+#: bounds (γ = 2·T·ε per dot product, accumulated over the updates), and at least those within
+#: this relative distance of the best, are re-evaluated in float64 (from the samples) before
+#: the pick is decided; their bounds then reset to 0.
+NEAR_TIE_RTOL = 1e-6
 
 
 def select_ivr(
@@ -54,33 +62,40 @@ def select_ivr(
     chunk_size: int = DEFAULT_CHUNK,
 ) -> Selection:
     """Greedy IVR batch from MC samples (train (n,T[,k]), pool (P,T[,k]), target (m,T[,k]))."""
-    phi_pool, system = prepare(train, pool, reg, pool_dtype)
+    phi_pool, system, pool_samples = prepare(train, pool, reg, pool_dtype, return_samples=True)
     k, n_pool, t = phi_pool.shape
     b = check_batch_size(batch_size, n_pool)
     if target is None:
-        phi_tgt = phi_pool
+        tg = pool_samples
     else:
         tg = as_samples(target, "target")
         if tg.shape[1:] != (t, k):
             raise ValueError(f"target has (T, k)={tg.shape[1:]}, pool has (T, k)={(t, k)}")
-        phi_tgt = features(tg, pool_dtype, "target")
+        features(tg[:chunk_size], np.float64, "target")  # validation (finite) of a first chunk
+    exact = phi_pool.dtype != np.float64
 
-    gram = np.empty((k, t, t))
+    # G = Φ_Rᵀ Φ_R in float64 from the samples (chunked), then a_q and n_q for every candidate
+    gram = np.zeros((k, t, t))
+    for start in range(0, tg.shape[0], chunk_size):
+        blk = features(tg[start : start + chunk_size], np.float64, "target")
+        gram += np.einsum("kit,kis->kts", blk, blk)
     a = np.empty((k, n_pool))
     num = np.empty((k, n_pool))
     for j in range(k):
-        g = np.zeros((t, t))
-        for start in range(0, phi_tgt.shape[1], chunk_size):
-            blk = np.asarray(phi_tgt[j, start : start + chunk_size], dtype=np.float64)
-            g += blk.T @ blk
-        gram[j] = g
         minv = system.minv[j]
         for start in range(0, n_pool, chunk_size):
             stop = min(start + chunk_size, n_pool)
             blk = np.asarray(phi_pool[j, start:stop], dtype=np.float64)
             u = blk @ minv
             a[j, start:stop] = np.einsum("ij,ij->i", u, blk)
-            num[j, start:stop] = np.einsum("ij,ij->i", u @ g, u)
+            num[j, start:stop] = np.einsum("ij,ij->i", u @ gram[j], u)
+
+    if exact:  # per-point bounds on the float32 errors of a and n (see module docstring)
+        gamma = 2.0 * t * float(np.finfo(phi_pool.dtype).eps)
+        norms = np.sqrt(np.stack([np.einsum("ij,ij->i", phi_pool[j], phi_pool[j], dtype=np.float64)
+                                  for j in range(k)]))
+        err_a = 2.0 * gamma * a
+        err_n = 2.0 * gamma * num
 
     reg = system.reg
     taken = np.zeros(n_pool, dtype=bool)
@@ -90,13 +105,30 @@ def select_ivr(
         gain = reg * (num / (1.0 + a)).sum(axis=0)
         gain[taken] = -np.inf
         q = int(np.argmax(gain))
+        if exact:  # float32 screening: decide every candidate that may be the best in float64
+            one = 1.0 + a
+            gerr = reg * ((err_n + num * err_a / one) / one).sum(axis=0)
+            lower = float(np.max(gain - gerr))
+            cand = np.flatnonzero(gain + gerr >= min(lower, gain[q] * (1.0 - NEAR_TIE_RTOL)))
+            if cand.size > 1:
+                err_a[:, cand] = 0.0
+                err_n[:, cand] = 0.0
+                phi_c = row_features(pool_samples, cand)
+                for j in range(k):
+                    u = phi_c[j] @ system.minv[j]
+                    a[j, cand] = np.einsum("ij,ij->i", u, phi_c[j])
+                    num[j, cand] = np.einsum("ij,ij->i", u @ gram[j], u)
+                gain_c = reg * (num[:, cand] / (1.0 + a[:, cand])).sum(axis=0)
+                q = int(cand[np.argmax(gain_c)])
+                gain[q] = gain_c.max()
         idx[i], scores[i] = q, gain[q]
         taken[q] = True
         if i + 1 == b:
             break
+        phi_q_all = row_features(pool_samples, np.array([q]))[:, 0] if exact else phi_pool[:, q]
         for j in range(k):
             minv = system.minv[j]
-            phi_q = np.asarray(phi_pool[j, q], dtype=np.float64)
+            phi_q = np.asarray(phi_q_all[j], dtype=np.float64)
             u = minv @ phi_q
             a_q = float(phi_q @ u)
             gu = gram[j] @ u
@@ -106,6 +138,12 @@ def select_ivr(
             c = (phi_pool[j] @ u.astype(phi_pool.dtype)).astype(np.float64)
             e = (phi_pool[j] @ w.astype(phi_pool.dtype)).astype(np.float64)
             inv = 1.0 / (1.0 + a_q)
+            if exact:  # |δc| <= γ‖φ_p‖‖u‖, |δe| <= γ‖φ_p‖‖w‖ (dot products of length T)
+                dc = gamma * np.linalg.norm(u) * norms[j]
+                de = gamma * np.linalg.norm(w) * norms[j]
+                ac, ae = np.abs(c), np.abs(e)
+                err_a[j] += 2.0 * inv * ac * dc
+                err_n[j] += 2.0 * inv * (ae * dc + ac * de) + 2.0 * s * inv * inv * ac * dc
             a[j] -= c * c * inv
             num[j] += c * (c * (s * inv * inv) - 2.0 * inv * e)
             system.add(j, phi_q)

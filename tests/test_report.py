@@ -218,3 +218,26 @@ def test_bad_paths_give_one_clear_error(tmp_path: Path) -> None:
         write_report(junk, tmp_path / "r")
     with pytest.raises(ValueError, match="no store path"):
         write_report([])
+
+
+def test_labels_over_time_with_whole_second_timestamps() -> None:
+    """Two fast iterations stamped in the same second still appear one after the other; a
+    long pause (campaign stopped overnight, resumed) stays visible as a gap."""
+    from alcore.report.data import build_campaign
+
+    P = 30
+    status = np.zeros(P, np.int8)
+    status[:18] = 2
+    tim = {"select": 0.1, "label": 0.3, "train": 0.4, "evaluate": 0.2}
+    its = [{"iteration": i, "selected": list(range(6 * i, 6 * i + 6)), "timings": tim,
+            "metrics": {"on": "test", "rmse": 1.0, "labeled": 6 * (i + 1),
+                        "at": f"2026-11-25T08:00:{s:02d}"}}
+           for i, s in zip(range(3), (1, 1, 1), strict=True)]
+    its[2]["metrics"]["at"] = "2026-11-25T09:00:01"  # resumed an hour later
+    c = build_campaign(path=Path("x.h5"), config={}, oracle_info={},
+                       pool_X=np.random.default_rng(0).random((P, 2)), status=status,
+                       outputs=np.ones((P, 1)), iterations=its)
+    t, n, ti, ni, _ = F.label_timeline(c)
+    assert ti[1] == pytest.approx(ti[0] + 1.0)  # the previous end plus its 1.0 s of steps
+    assert ti[2] == pytest.approx(ti[0] + 3600.0)
+    assert list(ni) == [6, 12, 18] and np.all(np.diff(t) >= 0)

@@ -168,13 +168,18 @@ def label_timeline(c: CampaignData) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     iters = c.iterations
     if not iters:
         return np.zeros(1), np.zeros(1), np.zeros(0), np.zeros(0), "no finished iteration"
+    durations = [sum(v for k, v in r.timings.items() if k != "checkpoint") for r in iters]
     if all(r.end_time is not None for r in iters):
-        ends = np.array([float(r.end_time) for r in iters])  # type: ignore[arg-type]
-        t0 = ends[0] - sum(v for k, v in iters[0].timings.items() if k != "checkpoint")
-        ends = ends - t0
+        stamps = np.array([float(r.end_time) for r in iters])  # type: ignore[arg-type]
+        stamps = stamps - (stamps[0] - durations[0])
+        # Timestamps may be whole seconds: an iteration cannot end before the previous one
+        # plus its own recorded duration. Gaps (a stopped campaign resumed later) stay.
+        ends = np.empty(len(iters))
+        for j, (stamp, dur) in enumerate(zip(stamps, durations, strict=True)):
+            ends[j] = stamp if j == 0 else max(stamp, ends[j - 1] + dur)
         how = "since iteration 0 started"
     else:
-        ends = np.cumsum([sum(r.timings.values()) for r in iters])
+        ends = np.cumsum(durations)
         how = "sum of recorded step times"
     labelled = c.status == LABELLED
     prev = 0 if iters[0].iteration == 0 else int(np.count_nonzero(

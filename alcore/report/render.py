@@ -38,6 +38,16 @@ def _fmt(x: float | None, digits: int = 4) -> str:
     return f"{x:.{digits}g}"
 
 
+#: The order in which alcore.campaign runs an iteration's steps (the store sorts JSON keys).
+STEP_ORDER = ("select", "label", "train", "evaluate", "checkpoint")
+
+
+def step_order(c: CampaignData) -> list[str]:
+    """Step names found in the timings, in execution order, unknown steps last."""
+    seen = {k for r in c.iterations for k in r.timings}
+    return [s for s in STEP_ORDER if s in seen] + sorted(seen - set(STEP_ORDER))
+
+
 def summary_rows(c: CampaignData) -> list[tuple[str, str]]:
     """Key numbers of one campaign as (label, value) rows."""
     P, d = c.pool_X.shape
@@ -67,10 +77,10 @@ def summary_rows(c: CampaignData) -> list[tuple[str, str]]:
         rows.append(("oracle wall time", f"total {_duration(float(wt.sum()))}, median "
                                          f"{_fmt(float(np.median(wt)), 3)} s, max "
                                          f"{_fmt(float(wt.max()), 3)} s per call"))
-    steps: dict[str, list[float]] = {}
+    steps: dict[str, list[float]] = {k: [] for k in step_order(c)}
     for r in c.iterations:
         for k, v in r.timings.items():
-            steps.setdefault(k, []).append(v)
+            steps[k].append(v)
     if steps:
         rows.append(("mean time per step", ", ".join(f"{k} {_duration(float(np.mean(v)))}"
                                                      for k, v in steps.items())))
@@ -79,11 +89,7 @@ def summary_rows(c: CampaignData) -> list[tuple[str, str]]:
 
 def iteration_table(c: CampaignData) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the per-iteration table (labels, test RMSE per output, timings)."""
-    steps: list[str] = []
-    for r in c.iterations:
-        for k in r.timings:
-            if k not in steps:
-                steps.append(k)
+    steps = step_order(c)
     header = (["iteration", "labels", "selected"]
               + [f"test RMSE {n}" for n in c.output_names]
               + [f"{s} [s]" for s in steps])
@@ -116,7 +122,7 @@ def render_markdown(campaigns: Sequence[CampaignData], figures: Sequence[FigureE
     for c in campaigns:
         if len(campaigns) > 1:
             out += [f"## {c.label}: {c.name}", ""]
-        out += [_md_table(["", "value"], summary_rows(c)), ""]
+        out += [_md_table(["quantity", "value"], summary_rows(c)), ""]
     for f in figures:
         if not f.key.startswith("failures"):
             out += [f"## {f.title}", "", f.caption, "", f"![{f.title}]({f.filename})", ""]

@@ -118,10 +118,32 @@ def prefect_server():
 @pytest.fixture()
 def prefect_api(prefect_server):
     """Point Prefect in this process at the session server (flows run through it)."""
+    import inspect
+
+    import prefect.context
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
     from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.utilities.asyncutils import run_coro_as_sync
 
     with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
-        yield prefect_server
+        with prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()):
+            yield prefect_server
+
+            # Drain queued logs and events while the server is still up: otherwise they are
+            # flushed at exit with no API URL, which starts an ephemeral server (slow, noisy).
+            async def drain() -> None:
+                try:
+                    r = APILogWorker.instance().drain()
+                    if inspect.isawaitable(r):
+                        await r
+                except RuntimeError:
+                    pass
+                r = EventsWorker.drain_all()
+                if inspect.isawaitable(r):
+                    await r
+
+            run_coro_as_sync(drain())
 
 
 def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001

@@ -1,0 +1,261 @@
+"""The ``alflow`` command line as a user runs it: subprocesses, exit codes, kill -9 and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from campaign_helpers import calls, counting_config, toml_value, write_counting_oracle, write_toml
+
+ALFLOW = str(Path(sys.executable).parent / "alflow")
+
+
+def alflow(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([ALFLOW, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env or dict(os.environ))
+
+
+def _assert_user_error(r: subprocess.CompletedProcess, fragment: str) -> None:
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert fragment in lines[0], lines[0]
+
+
+# ------------------------------------------------------------------------------ e2e
+HEAT2D = """
+[campaign]
+name = "cli-heat2d"
+store = "out/heat.h5"
+seed = 0
+
+[oracle]
+name = "heat2d"
+params = {{ n = 12 }}
+
+[pool]
+size = 128
+
+[test]
+size = 24
+
+[model]
+hidden = [16, 16]
+epochs = 20
+batch_size = 16
+device = "cpu"
+
+[acquisition]
+strategy = "{strategy}"
+samples = 16
+batch_size = 6
+
+[budget]
+initial = 10
+iterations = 2
+
+[dask]
+workers = {workers}
+"""
+
+
+def test_run_status_report_export_end_to_end(tmp_path: Path, prefect_server) -> None:
+    cfg = tmp_path / "heat.toml"
+    cfg.write_text(HEAT2D.format(strategy="nngp", workers=1))
+    env = prefect_server.env()
+    r = alflow("run", str(cfg), env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    store = tmp_path / "out" / "heat.h5"
+    assert f"store:  {store}" in r.stdout
+    assert "report: " in r.stdout
+    assert "iteration 2:" in r.stdout  # one line per iteration when not a terminal
+    assert "\x1b[" not in r.stdout  # no progress bars / colours in a pipe
+
+    s = alflow("status", str(store), "--json")
+    assert s.returncode == 0, s.stderr
+    st = json.loads(s.stdout)
+    assert st["labeled"] == 10 + 2 * 6 and st["failed"] == 0 and st["iteration"] == 2
+    assert [m["iteration"] for m in st["metrics"]] == [0, 1, 2]
+    assert all(np.isfinite(m["rmse"]) and m["on"] == "test" for m in st["metrics"])
+    assert [m["labeled"] for m in st["metrics"]] == [10, 16, 22]
+
+    human = alflow("status", str(store))
+    assert human.returncode == 0 and "iterations finished: 3 of 3" in human.stdout
+
+    rep = alflow("report", str(store), "-o", str(tmp_path / "rep"))
+    assert rep.returncode == 0, rep.stderr
+    pngs = list((tmp_path / "rep").glob("*.png"))
+    assert pngs and all(p.stat().st_size > 1000 for p in pngs)
+
+    for fmt in ("csv", "npz"):
+        out = tmp_path / f"labels.{fmt}"
+        e = alflow("export", str(store), "--format", fmt, "-o", str(out))
+        assert e.returncode == 0, e.stderr
+        assert out.exists()
+    with np.load(tmp_path / "labels.npz") as z:
+        assert z["X"].shape == (22, 9) and z["y"].shape == (22, 2)
+    assert len((tmp_path / "labels.csv").read_text().strip().splitlines()) == 23
+
+    # the same command again: resumes, finds nothing left to do, spends nothing
+    again = alflow("run", str(cfg), env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(alflow("status", str(store), "--json").stdout)["labeled"] == 22
+
+
+def test_custom_oracle_from_a_file(tmp_path: Path, prefect_server) -> None:
+    """``oracle.name = "path/file.py:attr"``: a plain function with bounds, on Dask workers."""
+    sub = tmp_path / "sims"
+    sub.mkdir()
+    write_counting_oracle(sub)
+    raw = counting_config(tmp_path, oracle={"name": "sims/counting_oracle.py:f"},
+                          dask={"workers": 1, "retries": 0}, budget={"iterations": 1})
+    cfg = write_toml(tmp_path / "c.toml", raw)
+    env = prefect_server.env(ALFLOW_TEST_CALLS=str(tmp_path / "calls.log"))
+    r = alflow("run", str(cfg), env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    starts, ends = calls(tmp_path / "calls.log")
+    assert sum(ends.values()) == 8 + 4 and max(starts.values()) == 1
+    st = json.loads(alflow("status", str(tmp_path / "store.h5"), "--json").stdout)
+    assert st["oracle"] == "f" and st["labeled"] == 12
+
+
+# ------------------------------------------------------------------------- exit codes
+def test_user_mistakes_exit_2_with_one_line(tmp_path: Path) -> None:
+    _assert_user_error(alflow("run", str(tmp_path / "missing.toml")), "config not found")
+    _assert_user_error(alflow("validate", str(tmp_path)), "is a directory")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(HEAT2D.format(strategy="nggp", workers=1))
+    _assert_user_error(alflow("run", str(bad)), "acquisition.strategy: 'nggp' is not one of")
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text(HEAT2D.format(strategy="nngp", workers=1).replace('"heat2d"\nparams', '"heat3d"\nparams'))
+    _assert_user_error(alflow("run", str(unknown)), "heat3d")
+    _assert_user_error(alflow("status", str(tmp_path / "nope.h5")), "store not found")
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not an hdf5 file at all")
+    _assert_user_error(alflow("status", str(junk)), "junk.h5")
+    _assert_user_error(alflow("export", str(junk), "--format", "csv"), "junk.h5")
+    _assert_user_error(alflow("stop", str(tmp_path / "nope.h5")), "store not found")
+    r = alflow("export", str(junk), "--format", "xlsx")
+    assert r.returncode == 2 and "invalid choice" in r.stderr  # argparse usage error
+    assert alflow().returncode == 2
+
+
+def test_store_in_use_is_refused(tmp_path: Path) -> None:
+    from alcore import campaign
+    from alcore.config import load_config
+
+    cfg_path = write_toml(tmp_path / "c.toml", counting_config(tmp_path))
+    s = campaign.open_campaign(load_config(cfg_path))  # this process now holds the writer lock
+    try:
+        _assert_user_error(alflow("run", str(cfg_path)), "in use")
+        assert json.loads(alflow("status", str(tmp_path / "store.h5"), "--json").stdout)["labeled"] == 0
+        stop = alflow("stop", str(tmp_path / "store.h5"))
+        assert stop.returncode == 0 and "stop requested" in stop.stdout
+    finally:
+        campaign.close(s["store"])
+
+
+def test_help_on_every_command() -> None:
+    for cmd in ("run", "status", "report", "stop", "validate", "oracles", "export", "serve"):
+        r = alflow(cmd, "--help")
+        assert r.returncode == 0 and "usage: alflow " + cmd in r.stdout, cmd
+
+
+def test_oracles_lists_builtins() -> None:
+    r = alflow("oracles", "--json")
+    assert r.returncode == 0
+    names = json.loads(r.stdout)
+    for n in ("heat2d", "burgers1d", "table", "california"):
+        assert n in names
+
+
+# ----------------------------------------------------------------------- kill -9 + resume
+def test_kill_during_labelling_then_resume(tmp_path: Path, prefect_server) -> None:
+    """SIGKILL `alflow run` mid-batch, rerun the same command: same labels as an uninterrupted
+    run, no point labelled twice, no more oracle calls than uninterrupted + in flight."""
+    from alcore import campaign
+    from alcore.config import load_config
+    from alcore.store import CampaignStore
+
+    # The oracle as an importable module on PYTHONPATH, so the Dask worker processes load it.
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    write_counting_oracle(mods)
+    sections = dict(oracle={"name": "counting_oracle:f", "params": {"sleep": 0.4}},
+                    dask={"workers": 2, "retries": 1}, budget={"iterations": 2},
+                    acquisition={"batch_size": 6})
+    expected_labels = 8 + 2 * 6
+
+    # Uninterrupted reference: the same campaign, steps called directly, in-process oracle.
+    ref_dir = tmp_path / "ref"
+    ref_dir.mkdir()
+    ref_cfg = write_toml(ref_dir / "c.toml", counting_config(
+        ref_dir, **{**sections, "dask": {"workers": 0, "retries": 0},
+                    "oracle": {"name": "counting_oracle.py:f", "params": {"sleep": 0.0}}}))
+    os.environ["ALFLOW_TEST_CALLS"] = str(ref_dir / "calls.log")
+    try:
+        ref = campaign.run(load_config(ref_cfg))
+    finally:
+        del os.environ["ALFLOW_TEST_CALLS"]
+    ref_calls = sum(calls(ref_dir / "calls.log")[0].values())
+    assert ref["labeled"] == expected_labels and ref_calls == expected_labels
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    cfg = write_toml(run_dir / "c.toml", counting_config(run_dir, **sections))
+    log = run_dir / "calls.log"
+    env = prefect_server.env(ALFLOW_TEST_CALLS=str(log),
+                             PYTHONPATH=os.pathsep.join([str(mods), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([ALFLOW, "run", str(cfg)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        # wait until the first acquisition batch (after the 8 initial points) is being labelled
+        while time.monotonic() < deadline:
+            starts, _ = calls(log)
+            if sum(starts.values()) >= 8 + 3:
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"alflow run ended before the kill: {proc.stdout.read().decode()[-2000:]}")
+            time.sleep(0.05)
+        else:
+            pytest.fail("labelling of the first batch never started")
+        os.kill(proc.pid, signal.SIGKILL)  # kill -9 of `alflow run`
+        proc.wait(timeout=30)
+    finally:
+        time.sleep(1.0)
+        try:  # then its orphans (Dask nannies/workers) so they cannot write after the resume
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    starts_at_kill, ends_at_kill = calls(log)
+    with CampaignStore.open(run_dir / "store.h5", "r") as st:  # readable after the kill
+        labelled_at_kill = {tuple(x) for x in np.asarray(st.pool_X)[st.labelled_indices()]}
+        assert len(labelled_at_kill) < expected_labels
+    key = lambda x: " ".join(repr(float(v)) for v in x)  # noqa: E731 - matches the call log
+    in_flight = {p for p in starts_at_kill if p not in {key(x) for x in labelled_at_kill}}
+
+    r = subprocess.run([ALFLOW, "run", str(cfg)], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resuming at iteration 1" in r.stdout
+
+    starts, ends = calls(log)
+    with CampaignStore.open(run_dir / "store.h5", "r") as st:
+        assert st.n_labelled == expected_labels == ref["labeled"]
+        assert st.duplicates_ignored == 0
+        assert len(st.requested_indices()) == 0 and len(st.failed_indices()) == 0
+        labelled = [key(x) for x in np.asarray(st.pool_X)[st.labelled_indices()]]
+    assert set(starts) == set(labelled)  # every evaluated point ended up labelled
+    twice = {p for p, n in starts.items() if n > 1}
+    assert twice <= in_flight, "a point labelled before the kill was evaluated again"
+    assert max(starts.values()) <= 2
+    assert sum(starts.values()) <= ref_calls + len(in_flight)

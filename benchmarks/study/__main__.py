@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from benchmarks.study import analysis, plots
-from benchmarks.study.problems import OUT, ROOT, SPECS
+from benchmarks.study.problems import OUT, ROOT, SPECS, load_problem
 from benchmarks.study.runner import RunConfig, run_jobs
 
 PAPER = ["random", "mc_variance", "nngp", "nngp_pointwise"]
@@ -63,6 +63,14 @@ def summarise(problem: str, variant: str, out: Path = OUT, strategies: list[str]
     order = [s for s in PAPER + NEW if s in curves] + [s for s in curves if s not in PAPER + NEW]
     summ = analysis.summarise({k: curves[k] for k in order})
     summ.update({"problem": problem, "variant": variant, "metric": METRIC.get(problem, "nrmse_mean")})
+    try:
+        pool_X = load_problem(problem, quick=variant.startswith("quick"), verbose=False).pool_X
+        picks = analysis.picks_summary(out / "runs" / problem / variant, pool_X)
+        for k, v in picks.items():
+            if k in summ["strategies"]:
+                summ["strategies"][k]["picks"] = v
+    except FileNotFoundError:  # no label cache here (summaries from copied runs): skip
+        pass
     p = out / "summary" / f"{problem}_{variant}.json"
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(summ, indent=1))
@@ -82,6 +90,7 @@ def report(out: Path = OUT, variant: str = "default") -> None:
         DOCS_RESULTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(out / "summary" / f"{prob}_{variant}.json", DOCS_RESULTS / f"{prob}_{variant}.json")
         print(f"## {prob} ({variant})\n\n{analysis.markdown_table(summ)}\n\n{analysis.ratio_table(summ)}\n")
+        print(analysis.picks_table(summ) + "\n")
     if curves:
         print(plots.plot_curves(curves, DOCS_IMG / f"results_curves_{variant}.png"))
         print(plots.plot_ratios(ratios, DOCS_IMG / f"results_ratios_{variant}.png"))
@@ -129,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({k: summ[k] for k in ("problem", "variant", "metric", "labels", "targets")}))
     print(analysis.markdown_table(summ))
     print(analysis.ratio_table(summ))
+    print(analysis.picks_table(summ))
     print(a.out / "summary" / f"{a.problem}_{cfg.variant}.json")
     return 0
 

@@ -181,3 +181,52 @@ def ratio_table(summary: dict[str, Any]) -> str:
             cells.append(f"{g:.3f}{mark}")
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def periphery(pool_X: np.ndarray, picks: list[list[int]]) -> dict[str, Any]:
+    """Where the acquisitions went: are they at the edges / in the tails of the pool?
+
+    With z = pool inputs standardised by the pool's mean and std, per acquisition iteration:
+    ``norm_ratio`` = mean ‖z‖ of the picks / mean ‖z‖ of the pool (1 = like random, > 1 =
+    towards the periphery) and ``tail_frac`` = share of picks with some |z_j| > 3 (the pool's
+    own share is ``pool_tail_frac``).  ``picks[0]`` (the random initial set) is skipped.
+    """
+    X = np.asarray(pool_X, float)
+    z = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
+    norms = np.linalg.norm(z, axis=1)
+    tail = np.any(np.abs(z) > 3.0, axis=1)
+    ref = float(norms.mean())
+    return {"norm_ratio": [float(norms[p].mean() / ref) for p in picks[1:]],
+            "tail_frac": [float(tail[p].mean()) for p in picks[1:]],
+            "pool_tail_frac": float(tail.mean())}
+
+
+def picks_summary(run_dir: Path, pool_X: np.ndarray) -> dict[str, dict[str, Any]]:
+    """strategy -> periphery of its picks, averaged over seeds (see :func:`periphery`)."""
+    out: dict[str, dict[str, Any]] = {}
+    for sdir in sorted(Path(run_dir).iterdir()) if Path(run_dir).is_dir() else []:
+        per = [periphery(pool_X, json.loads(f.read_text())["picks"]) for f in sorted(sdir.glob("s*.json"))]
+        if not per:
+            continue
+        out[sdir.name] = {
+            "norm_ratio": np.mean([p["norm_ratio"] for p in per], axis=0).tolist(),
+            "tail_frac": np.mean([p["tail_frac"] for p in per], axis=0).tolist(),
+            "pool_tail_frac": per[0]["pool_tail_frac"],
+        }
+    return out
+
+
+def picks_table(summary: dict[str, Any]) -> str:
+    """Where each strategy's picks went (mean over acquisition iterations and seeds)."""
+    rows = ["| strategy | ‖z‖ of picks / pool's (1 = random-like) | share of picks with some abs z > 3 |",
+            "|---|---|---|"]
+    pool_tail = None
+    for name, e in summary["strategies"].items():
+        p = e.get("picks")
+        if not p:
+            continue
+        pool_tail = p["pool_tail_frac"]
+        rows.append(f"| {name} | {np.mean(p['norm_ratio']):.2f} | {100 * np.mean(p['tail_frac']):.1f}% |")
+    if pool_tail is not None:
+        rows.append(f"\n(share of the pool with some abs z > 3: {100 * pool_tail:.1f}%)")
+    return "\n".join(rows)

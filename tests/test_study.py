@@ -125,3 +125,16 @@ def test_paired_runs_share_initial_set_and_first_model(tmp_path):
 def test_run_refuses_a_budget_larger_than_the_pool():
     with pytest.raises(ValueError, match="exceeds the pool size"):
         run_one(_tiny_problem(), "random", 0, RunConfig(initial=100, batch=50, iterations=2))
+
+
+def test_periphery_flags_picks_at_the_edges_and_in_the_tails():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(2000, 3))
+    X[:20, 0] = 8.0                                   # a 1% tail, like California's outliers
+    r = np.linalg.norm((X - X.mean(0)) / X.std(0), axis=1)
+    edge = [int(i) for i in np.argsort(-r)[:50]]
+    rand = [int(i) for i in rng.choice(2000, 50, replace=False)]
+    p = analysis.periphery(X, [[0, 1], edge, rand])
+    assert p["norm_ratio"][0] > 2.0 and 0.7 < p["norm_ratio"][1] < 1.3
+    assert p["tail_frac"][0] >= 20 / 50 and p["pool_tail_frac"] == pytest.approx(np.mean(np.any(
+        np.abs((X - X.mean(0)) / X.std(0)) > 3, axis=1)))

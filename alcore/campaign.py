@@ -515,7 +515,9 @@ def label(store_path: str | os.PathLike, iteration: int) -> dict[str, Any]:
     """Send every requested-but-unlabelled point to the oracle; store each result on arrival.
 
     Points requested by a killed run are sent again; labelled points never are (the store's
-    status is the truth). A batch that has started is finished: its labels are paid for.
+    status is the truth). A stop request (``alflow stop``, a cancelled flow run) ends the
+    batch early: every result that arrived is stored, the rest stay requested for the resume.
+    A passed deadline does not: a batch is only started when it is expected to finish.
     """
     rt = _rt(store_path)
     st = rt.store
@@ -523,6 +525,7 @@ def label(store_path: str | os.PathLike, iteration: int) -> dict[str, Any]:
     pending = np.asarray(st.requested_indices(), dtype=np.int64)
     _hooks.phase("label", iteration, int(pending.size))
     ok = failed = 0
+    stopped = False
     if pending.size:
         oracle = _get_oracle(rt)
         disp = _get_dispatcher(rt)
@@ -538,11 +541,14 @@ def label(store_path: str | os.PathLike, iteration: int) -> dict[str, Any]:
                     failed += 1
                     log.warning("point %d failed after %d attempt(s): %s", r.index, r.attempts, r.reason)
             _hooks.label_result(bool(r.ok))
+            if _halted(rt):
+                stopped = True  # leaving the loop cancels the evaluations still in flight
+                break
     seconds = time.perf_counter() - t0
-    if pending.size:
+    if pending.size and not stopped:
         rt.label_seconds.append(seconds)
     out = {"iteration": iteration, "sent": int(pending.size), "labeled": ok, "failed": failed,
-           "seconds": seconds}
+           "stopped": stopped, "seconds": seconds}
     _hooks.phase_done("label", iteration, out)
     return out
 
@@ -693,6 +699,11 @@ def checkpoint(store_path: str | os.PathLike, iteration: int, metrics: dict[str,
     return out
 
 
+def _halted(rt: _Runtime) -> bool:
+    """A stop was requested (in this process, or through the store's stop file)."""
+    return rt.stop_event.is_set() or rt.store.stop_requested()
+
+
 def request_stop(store_path: str | os.PathLike) -> None:
     """Ask a campaign running in this process to stop at the next step boundary."""
     key = _key(store_path)
@@ -818,16 +829,26 @@ def drive(store_path: str | os.PathLike, steps: Steps | None = None,
         if reason is not None:
             break
         timings: dict[str, float] = {}
+        rt = _rt(path)
         if not p["trained"]:
             s = steps.select(path, it)
             timings["select"] = s["seconds"]
             if s["selected"] == 0 and not resuming:
                 reason = "budget spent"
                 break
+            if _halted(rt):
+                reason = "stop requested"
+                break
             lab = steps.label(path, it)
             timings["label"] = lab["seconds"]
+            if _halted(rt):  # stop at the step boundary; the resume trains on these labels
+                reason = "stop requested"
+                break
         tr = steps.train(path, it)
         timings["train"] = tr["seconds"]
+        if _halted(rt):  # the checkpoint is saved; the resume evaluates and records it
+            reason = "stop requested"
+            break
         metrics = steps.evaluate(path, it)
         timings["evaluate"] = metrics.get("seconds", 0.0)
         rec = steps.checkpoint(path, it, metrics, timings)

@@ -210,3 +210,39 @@ def test_table_oracle_pool_and_test_are_a_seeded_split(tmp_path: Path) -> None:
         # the test labels are the table's own labels
         lookup = {tuple(r): v for r, v in zip(X, y)}
         assert np.allclose(st.test_y[:, 0], [lookup[tuple(r)] for r in st.test_X])
+
+
+def test_stop_during_labelling_keeps_what_arrived_and_resumes(tmp_path: Path, calls_file: Path) -> None:
+    """`alflow stop` mid-batch: stored labels stay, the rest of the batch is sent on resume."""
+    cfg = _cfg(tmp_path)
+
+    class StopAfterTwo(campaign.Hooks):
+        def __init__(self) -> None:
+            self.seen = 0
+            self.label_iteration = None
+
+        def phase(self, name, iteration, total=None):
+            if name == "label":
+                self.label_iteration = iteration
+
+        def label_result(self, ok):
+            if self.label_iteration == 1:
+                self.seen += 1
+                if self.seen == 2:
+                    with CampaignStore.open(cfg.store_path, "r") as ro:
+                        ro.request_stop("test")
+
+    old = campaign.set_hooks(StopAfterTwo())
+    try:
+        out = campaign.run(cfg)
+    finally:
+        campaign.set_hooks(old)
+    assert out["stop_reason"] == "stop requested"
+    assert out["labeled"] == 8 + 2
+    with CampaignStore.open(cfg.store_path, "r") as st:
+        assert len(st.requested_indices()) == 2
+        assert st.finished_iterations() == [0]
+    out = campaign.run(cfg)
+    assert out["labeled"] == 16 and out["iterations_run"] == [1, 2]
+    starts, _ = calls(calls_file)
+    assert max(starts.values()) == 1 and sum(starts.values()) == 16

@@ -83,3 +83,52 @@ def test_sparkline_and_markdown_helpers() -> None:
     md = summary_markdown("x", [{"iteration": 0, "metrics": {"rmse": 0.5, "labeled": 10}, "timings": {"label": 1.0}}],
                           spent=10, budget=20, failed=0, state="running", store="/s.h5")
     assert "10 / 20" in md and "0.5" in md
+
+
+def test_cancelling_the_flow_run_stops_cleanly_and_rerun_resumes(tmp_path: Path, prefect_api, monkeypatch) -> None:
+    """Cancel in the UI (= set the run Cancelling through the API): the campaign stops at the
+    next step boundary, the run ends Cancelled, and the same flow run again finishes the job."""
+    import threading
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+    from prefect.states import Cancelling
+
+    from alcore.store import CampaignStore
+    from campaign_helpers import calls
+    from flows.campaign import campaign_flow
+
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("ALFLOW_TEST_CALLS", str(log))
+    cfg = write_toml(tmp_path / "c.toml", counting_config(
+        tmp_path, campaign={"name": "cancel-me"}, oracle={"params": {"sleep": 0.25}},
+        acquisition={"batch_size": 12}))
+    box: dict = {}
+    th = threading.Thread(target=lambda: box.update(state=campaign_flow(str(cfg), return_state=True)))
+    th.start()
+    deadline = time.monotonic() + 120
+    while sum(calls(log)[0].values()) < 8 + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # wait until the first batch after the initial design is being labelled
+
+    async def cancel():
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["cancel-me it 0-2"])))
+            assert len(runs) == 1
+            await client.set_flow_run_state(runs[0].id, Cancelling(), force=True)
+
+    asyncio.run(cancel())
+    th.join(timeout=120)
+    assert not th.is_alive()
+    state = box["state"]
+    assert state.is_cancelled(), state
+    with CampaignStore.open(tmp_path / "store.h5", "r") as st:
+        labelled_after_cancel = st.n_labelled
+        assert 8 < labelled_after_cancel < 8 + 12  # stopped inside the batch
+        assert st.finished_iterations() == [0]
+    state2 = campaign_flow(str(cfg), return_state=True)
+    assert state2.is_completed(), state2
+    assert state2.result()["labeled"] == 8 + 2 * 12
+    starts, _ = calls(log)
+    assert max(starts.values()) == 1  # in-process oracle: nothing was in flight, nothing paid twice

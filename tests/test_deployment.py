@@ -83,3 +83,42 @@ def test_yaml_deploys_schedules_and_runs_on_a_process_worker(tmp_path: Path, pre
             worker.wait(timeout=20)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(worker.pid, signal.SIGKILL)
+
+
+def test_alflow_serve_registers_a_cron_deployment(tmp_path: Path, prefect_server) -> None:
+    """`alflow serve CONFIG --cron ...` (flow.serve): the deployment and its schedule appear."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    cfg = write_toml(tmp_path / "c.toml", counting_config(tmp_path, campaign={"name": "Served Campaign"}))
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "alflow"), "serve", str(cfg), "--cron",
+                             "0 22 * * *", "--timezone", "Europe/Berlin"], env=prefect_server.env(),
+                            stdout=open(tmp_path / "serve.log", "wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+    async def find():
+        async with get_client() as client:
+            try:
+                return await client.read_deployment_by_name("alflow-campaign/served-campaign")
+            except Exception:  # noqa: BLE001 - not registered yet
+                return None
+
+    try:
+        dep = None
+        with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
+            deadline = time.monotonic() + 120
+            while dep is None and time.monotonic() < deadline and proc.poll() is None:
+                dep = asyncio.run(find())
+                time.sleep(0.5)
+        log = (tmp_path / "serve.log").read_text(errors="replace")
+        assert dep is not None, log[-3000:]
+        assert dep.parameters == {"config_path": str(cfg.resolve())}
+        assert [(s.schedule.cron, s.schedule.timezone) for s in dep.schedules] == [("0 22 * * *", "Europe/Berlin")]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)

@@ -11,9 +11,15 @@ Design choices, and why:
 * **Standardised inputs and outputs.** Fitted on the data given to `fit` and stored with the
   model, so the network always works in comparable units and the NNGP code can use the
   standardised samples (`sample(..., standardised=True)`).
-* **Early stopping with best-weights restore** on a seeded held-out slice, and a cosine
-  learning-rate schedule by default: both reduce the seed-to-seed noise of the fitted model
-  (see `benchmarks/training_noise.py`).
+* **Defaults chosen by measurement** (`benchmarks/training_noise.py`, 2x100 MLP, 100 and 500
+  noise-free points of a 9-d smooth function and of Branin, 6 model seeds on the same data):
+  a cosine learning-rate schedule annealed to zero over all epochs (it is what makes the end
+  point of training reproducible), lr 3e-3, 300 epochs but at least ``min_steps=2000`` optimiser
+  steps (small data sets have one or two mini-batches per epoch and were badly under-trained),
+  and **no early stopping by default**.  Early stopping on a held-out slice (with best-weights
+  restore, available via ``early_stopping=True``) made both the test RMSE and its seed-to-seed
+  spread *worse* on these deterministic targets: it stops while the cosine learning rate is
+  still high, and it withholds 10% of the expensive labels from training.
 * **Warm start.** `fit(X, y, warm_start=True)` keeps the current weights but refits the
   normaliser to the new data *and rewrites the first and last layers so that the network
   computes exactly the same function in original units as before*.  Keeping the old
@@ -198,10 +204,10 @@ class DropoutMLP:
     """
 
     def __init__(self, hidden: Sequence[int] = (100, 100), activation: str = "relu",
-                 dropout: float = 0.1, weight_decay: float = 1e-4, lr: float = 1e-3,
-                 epochs: int = 300, batch_size: int = 64, early_stopping: bool = True,
+                 dropout: float = 0.1, weight_decay: float = 1e-4, lr: float = 3e-3,
+                 epochs: int = 300, batch_size: int = 64, early_stopping: bool = False,
                  val_fraction: float = 0.1, patience: int = 30, lr_schedule: str = "cosine",
-                 seed: int = 0, device: str = "auto", n_members: int = 1, min_steps: int = 0):
+                 seed: int = 0, device: str = "auto", n_members: int = 1, min_steps: int = 2000):
         try:
             hidden_t = tuple(int(h) for h in hidden)
         except (TypeError, ValueError) as exc:

@@ -60,11 +60,18 @@ SETTINGS: dict[str, dict] = {
     "es_restore_only_cosine": ES_COS | dict(patience=10**6),
     "cosine": COS,
     "cosine_lr3e-3": COS | dict(lr=3e-3),
+    "cosine_min_steps2000": COS | dict(min_steps=2000),
     "cosine_min_steps5000": COS | dict(min_steps=5000),
+    "cosine_lr3e-3_min_steps2000": COS | dict(lr=3e-3, min_steps=2000),
     "cosine_batch32": COS | dict(batch_size=32),
     "cosine_dropout0.05": COS | dict(dropout=0.05),
     "cosine_ensemble3": COS | dict(n_members=3),
+    "defaults_ensemble3": dict(n_members=3),
+    "defaults": {},
 }
+#: the default run (under ~5 minutes on a quiet 2-core machine); --all runs every setting
+CORE_SETTINGS = ("prototype_const_lr", "es30_cosine", "cosine", "defaults")
+CORE_ITER_SETTINGS = ("fresh_prototype", "fresh_es30_cosine", "fresh_defaults", "warm_defaults")
 ITER_SETTINGS: dict[str, tuple[dict, bool]] = {
     "fresh_prototype": (PROTO, False),
     "fresh_es30_cosine": (ES_COS, False),
@@ -107,7 +114,7 @@ def iteration_noise(fn, d: int, n0: int, step: int, iters: int, n_test: int, see
     """AL-like growth with random batches; fresh (new seed each iteration) vs warm start."""
     out = {}
     for name, (kw, warm) in settings.items():
-        jumps, ups, finals, secs = [], 0, [], []
+        jumps, ups, finals, secs, resid = [], 0, [], [], []
         for s in range(seeds):
             rng = np.random.default_rng(1000 + s)
             X = rng.uniform(size=(n0 + step * iters, d))
@@ -124,10 +131,15 @@ def iteration_noise(fn, d: int, n0: int, step: int, iters: int, n_test: int, see
                 secs.append(rep.train_time_s)
                 r.append(_rmse(model, Xt, yt))
             lr_ = np.log(r)
+            # noise around the learning curve: residual std of log RMSE about a power law in n
+            ln = np.log(n0 + step * np.arange(iters + 1))
+            coef = np.polyfit(ln, lr_, 1)
+            resid.append(float(np.sqrt(np.sum((lr_ - np.polyval(coef, ln)) ** 2) / max(1, len(lr_) - 2))))
             jumps.extend(np.abs(np.diff(lr_)).tolist())
             ups += int(np.sum(np.diff(lr_) > 0))
             finals.append(r[-1])
-        out[name] = {"mean_abs_dlog_rmse": float(np.mean(jumps)), "n_rmse_increases": ups,
+        out[name] = {"trend_residual_log_rmse": float(np.mean(resid)),
+                     "mean_abs_dlog_rmse": float(np.mean(jumps)), "n_rmse_increases": ups,
                      "n_steps": len(jumps), "final_rmse_mean": float(np.mean(finals)),
                      "fit_s_mean": float(np.mean(secs))}
     return out
@@ -136,19 +148,25 @@ def iteration_noise(fn, d: int, n0: int, step: int, iters: int, n_test: int, see
 def main() -> None:
     ap = argparse.ArgumentParser(description="training-noise study for DropoutMLP defaults")
     ap.add_argument("--quick", action="store_true", help="seconds: 3 seeds, 150 points, 3 settings")
-    ap.add_argument("--seeds", type=int, default=6)
+    ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--n-train", type=int, default=500)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (a study runs 1 per model)")
     ap.add_argument("--targets", default="smooth9,branin")
     ap.add_argument("--settings", default=None, help="comma list of setting names (default: all)")
     ap.add_argument("--iter-settings", default=None, help="comma list of iteration setting names")
     ap.add_argument("--no-iterations", action="store_true", help="skip the iteration-to-iteration part")
+    ap.add_argument("--all", action="store_true", help="every setting (tens of minutes), not the core ones")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
-    settings = SETTINGS if a.settings is None else {k: SETTINGS[k] for k in a.settings.split(",") if k}
-    iter_settings = ITER_SETTINGS if a.iter_settings is None else {
-        k: ITER_SETTINGS[k] for k in a.iter_settings.split(",")}
+    if a.settings is not None:
+        settings = {k: SETTINGS[k] for k in a.settings.split(",") if k}
+    else:
+        settings = SETTINGS if a.all else {k: SETTINGS[k] for k in CORE_SETTINGS}
+    if a.iter_settings is not None:
+        iter_settings = {k: ITER_SETTINGS[k] for k in a.iter_settings.split(",") if k}
+    else:
+        iter_settings = ITER_SETTINGS if a.all else {k: ITER_SETTINGS[k] for k in CORE_ITER_SETTINGS}
     if a.no_iterations:
         iter_settings = {}
     base: dict = {}

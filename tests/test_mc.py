@@ -16,7 +16,7 @@ def model() -> DropoutMLP:
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, (80, 3))
     y = np.stack([np.sin(2 * X[:, 0]) + X[:, 1], X[:, 2] ** 2], axis=1)
-    m = DropoutMLP(hidden=(16, 12), dropout=0.2, epochs=20, seed=1, device="cpu")
+    m = DropoutMLP(hidden=(16, 12), dropout=0.2, min_steps=0, epochs=20, seed=1, device="cpu")
     m.fit(X, y)
     return m
 
@@ -90,7 +90,7 @@ def test_mean_approximates_dropout_off_prediction(shared):
     """Inverted dropout: the sample mean of a linear-after-dropout net equals the dropout-off output."""
     rng = np.random.default_rng(3)
     X = rng.uniform(-1, 1, (40, 2))
-    m = DropoutMLP(hidden=(32,), dropout=0.3, epochs=5, seed=0, device="cpu")
+    m = DropoutMLP(hidden=(32,), dropout=0.3, min_steps=0, epochs=5, seed=0, device="cpu")
     m.fit(X, X[:, 0] - X[:, 1])
     s = m.sample(X, T=4000, seed=1, shared_masks=shared, standardised=True)
     p = m.predict(X, standardised=True)
@@ -102,11 +102,11 @@ def test_mean_approximates_dropout_off_prediction(shared):
 def test_deeper_network_and_no_dropout():
     rng = np.random.default_rng(4)
     X = rng.uniform(-1, 1, (30, 4))
-    m = DropoutMLP(hidden=(8, 8, 8), dropout=0.0, epochs=3, seed=0, device="cpu", activation="tanh")
+    m = DropoutMLP(hidden=(8, 8, 8), dropout=0.0, min_steps=0, epochs=3, seed=0, device="cpu", activation="tanh")
     m.fit(X, X.sum(axis=1))
     s = m.sample(X, T=5, seed=0)
     np.testing.assert_allclose(s, np.repeat(m.predict(X)[:, None, :], 5, axis=1), rtol=1e-5, atol=1e-5)
-    m2 = DropoutMLP(hidden=(8, 8, 8), dropout=0.2, epochs=3, seed=0, device="cpu", activation="gelu")
+    m2 = DropoutMLP(hidden=(8, 8, 8), dropout=0.2, min_steps=0, epochs=3, seed=0, device="cpu", activation="gelu")
     m2.fit(X, X.sum(axis=1))
     a = m2.sample(X, T=5, seed=0)
     b = m2.sample(X, T=5, seed=0, chunk_size=3)
@@ -118,7 +118,7 @@ def test_chunks_bound_memory():
     assert mc.auto_chunk_size(10**6, [4096], 1024) == 1
     # a pool far larger than a chunk is processed in several chunks: peak tensor stays bounded
     rng = np.random.default_rng(0)
-    m = DropoutMLP(hidden=(20, 20), epochs=2, seed=0, device="cpu")
+    m = DropoutMLP(hidden=(20, 20), min_steps=0, epochs=2, seed=0, device="cpu")
     m.fit(rng.uniform(size=(20, 2)), rng.uniform(size=20))
     X = torch.as_tensor(rng.uniform(size=(3000, 2)), dtype=torch.float32)
     calls = []

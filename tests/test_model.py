@@ -24,7 +24,7 @@ def test_default_constructor_and_fit_report():
     m = DropoutMLP()
     assert m.hidden == (100, 100) and m.activation == "relu" and m.n_members == 1
     X, y = _data(120)
-    m = DropoutMLP(epochs=15, device="cpu")
+    m = DropoutMLP(min_steps=0, epochs=15, early_stopping=True, device="cpu")
     rep = m.fit(X, y)
     assert isinstance(rep, FitReport)
     assert 1 <= rep.epochs_run <= 15 and rep.n_val == 12 and rep.n_train == 108
@@ -55,7 +55,7 @@ def test_manual_backward_matches_autograd(activation):
 
 def test_learns_multi_output_on_original_scale():
     X, y = _data(400, k=2)
-    m = DropoutMLP(hidden=(32, 32), epochs=150, seed=0, device="cpu")
+    m = DropoutMLP(hidden=(32, 32), min_steps=0, epochs=150, seed=0, device="cpu")
     m.fit(X[:300], y[:300])
     p = m.predict(X[300:])
     assert p.shape == (100, 2)
@@ -66,7 +66,7 @@ def test_learns_multi_output_on_original_scale():
 
 def test_reproducible_and_seed_dependent():
     X, y = _data(100)
-    kw = dict(hidden=(16, 16), epochs=10, device="cpu")
+    kw = dict(hidden=(16, 16), epochs=10, min_steps=0, device="cpu")
     a = DropoutMLP(seed=3, **kw)
     a.fit(X, y)
     b = DropoutMLP(seed=3, **kw)
@@ -82,8 +82,8 @@ def test_early_stopping_restores_best_weights():
     X, y = _data(60)
     y = y + np.random.default_rng(9).normal(0, 0.5, 60)   # noisy: the network will overfit
     seen = []
-    m = DropoutMLP(hidden=(64, 64), dropout=0.0, weight_decay=0.0, lr=3e-3, epochs=400, patience=20,
-                   lr_schedule="none", seed=0, device="cpu")
+    m = DropoutMLP(hidden=(64, 64), dropout=0.0, weight_decay=0.0, lr=3e-3, min_steps=0, epochs=400, patience=20,
+                   lr_schedule="none", early_stopping=True, seed=0, device="cpu")
     rep = m.fit(X, y, progress=lambda e, n, tl, vl: seen.append((e, n, tl, vl)))
     assert rep.stopped_early and rep.epochs_run < 400
     assert rep.epochs_run == rep.best_epoch + 20
@@ -103,14 +103,14 @@ def test_early_stopping_restores_best_weights():
 
 def test_no_early_stopping_runs_all_epochs():
     X, y = _data(50)
-    m = DropoutMLP(hidden=(8,), epochs=7, early_stopping=False, device="cpu")
+    m = DropoutMLP(hidden=(8,), min_steps=0, epochs=7, early_stopping=False, device="cpu")
     rep = m.fit(X, y)
     assert rep.epochs_run == 7 and rep.n_val == 0 and math.isnan(rep.best_val_loss)
 
 
 def test_state_round_trip_plain_arrays():
     X, y = _data(80, k=2)
-    m = DropoutMLP(hidden=(12, 9), activation="silu", dropout=0.25, epochs=5, seed=2, device="cpu")
+    m = DropoutMLP(hidden=(12, 9), activation="silu", dropout=0.25, min_steps=0, epochs=5, seed=2, device="cpu")
     m.fit(X, y)
     st = m.get_state()
     assert all(isinstance(v, np.ndarray) and v.dtype != object for v in st.values())
@@ -129,13 +129,13 @@ def test_state_round_trip_plain_arrays():
 
 def test_warm_start_preserves_function_then_improves():
     X, y = _data(300)
-    m = DropoutMLP(hidden=(32, 32), epochs=40, seed=0, device="cpu")
+    m = DropoutMLP(hidden=(32, 32), min_steps=0, epochs=40, seed=0, device="cpu")
     m.fit(X[:60], y[:60])
     before = m.predict(X)
     before_s = m.sample(X, 6, seed=2)
     old_mean = m._x_mean.copy()
     # re-standardisation alone (no training) must not change the function in original units
-    m2 = DropoutMLP(hidden=(32, 32), epochs=40, seed=0, device="cpu")
+    m2 = DropoutMLP(hidden=(32, 32), min_steps=0, epochs=40, seed=0, device="cpu")
     m2.load_state(m.get_state())
     for net in m2._nets:
         m2._restandardise(net, *m2._moments(X), *m2._moments(y[:, None]))
@@ -155,13 +155,13 @@ def test_warm_start_preserves_function_then_improves():
 
 def test_warm_start_on_unfitted_model_trains_fresh():
     X, y = _data(50)
-    m = DropoutMLP(hidden=(8,), epochs=3, device="cpu")
+    m = DropoutMLP(hidden=(8,), min_steps=0, epochs=3, device="cpu")
     assert not m.fit(X, y, warm_start=True).warm_start
 
 
 def test_ensemble_pools_samples():
     X, y = _data(80)
-    m = DropoutMLP(hidden=(16,), epochs=10, n_members=3, seed=0, device="cpu")
+    m = DropoutMLP(hidden=(16,), min_steps=0, epochs=10, n_members=3, seed=0, device="cpu")
     rep = m.fit(X, y)
     assert len(rep.member_epochs) == 3
     s = m.sample(X, 10, seed=0)
@@ -193,7 +193,7 @@ def test_constructor_validation(kw, culprit):
 
 def test_fit_and_predict_validation():
     X, y = _data(30)
-    m = DropoutMLP(hidden=(4,), epochs=2, device="cpu")
+    m = DropoutMLP(hidden=(4,), min_steps=0, epochs=2, device="cpu")
     with pytest.raises(ValueError, match="rows"):
         m.fit(X, y[:-1])
     Xn = X.copy()
@@ -212,7 +212,7 @@ def test_fit_and_predict_validation():
 def test_constant_inputs_and_outputs_do_not_break():
     X, _ = _data(40)
     X[:, 1] = 3.0
-    m = DropoutMLP(hidden=(8,), epochs=200, lr=1e-2, early_stopping=False, device="cpu")
+    m = DropoutMLP(hidden=(8,), min_steps=0, epochs=200, lr=1e-2, early_stopping=False, device="cpu")
     m.fit(X, np.full(40, 2.5))
     assert np.all(np.isfinite(m.predict(X)))
     assert np.allclose(m.predict(X), 2.5, atol=0.2)

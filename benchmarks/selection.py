@@ -63,7 +63,9 @@ def make_samples(n_train: int, n_pool: int, t: int, seed: int = 0) -> tuple[np.n
 
 
 def absolute_reg(train: np.ndarray, pool: np.ndarray) -> float:
-    total = float(np.var(pool, axis=1).sum() + np.var(train, axis=1).sum())
+    total = float(np.var(train, axis=1).sum())
+    for start in range(0, pool.shape[0], 10_000):  # chunked: no full-size temporary
+        total += float(np.var(pool[start : start + 10_000], axis=1).sum())
     return REL_REG * total / (pool.shape[0] + train.shape[0])
 
 

@@ -179,6 +179,26 @@ def _quiet_prefect(verbose: bool) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _precheck_api() -> None:
+    """With PREFECT_API_URL set, the server must answer (else one line, not a traceback)."""
+    url = os.environ.get("PREFECT_API_URL")
+    if not url:
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=10) as r:
+            if r.status == 200:
+                return
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise UserError(
+            f"cannot reach the Prefect API at {url} (PREFECT_API_URL): {reason}; start "
+            "`prefect server start` or unset PREFECT_API_URL to use the ephemeral API"
+        ) from None
+
+
 def _precheck_store(cfg: Any) -> None:
     """Fail fast (exit 2, no flow run) on a bad, foreign, mismatched or busy store."""
     from alcore.campaign import MUTABLE_KEYS
@@ -216,6 +236,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     resolve_oracle(cfg)
     _precheck_store(cfg)
+    _precheck_api()
     _quiet_prefect(args.verbose)
 
     from alcore import campaign

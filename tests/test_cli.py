@@ -144,6 +144,12 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path: Path) -> None:
     _assert_user_error(alflow("status", str(junk)), "junk.h5")
     _assert_user_error(alflow("export", str(junk), "--format", "csv"), "junk.h5")
     _assert_user_error(alflow("stop", str(tmp_path / "nope.h5")), "store not found")
+    good = tmp_path / "good.toml"
+    good.write_text(HEAT2D.format(strategy="nngp", workers=1))
+    from conftest import free_port
+
+    dead_api = dict(os.environ, PREFECT_API_URL=f"http://127.0.0.1:{free_port()}/api")
+    _assert_user_error(alflow("run", str(good), env=dead_api), "cannot reach the Prefect API")
     r = alflow("export", str(junk), "--format", "xlsx")
     assert r.returncode == 2 and "invalid choice" in r.stderr  # argparse usage error
     assert alflow().returncode == 2

@@ -307,14 +307,19 @@ def test_nngp_samples_train_and_pool_with_the_same_masks(fitted):
 
 
 def test_pointwise_masks_decorrelate_points(fitted):
-    """Per-point masks make the cross-covariance noise: conditioning on train removes little."""
-    shared = draw_samples(context(fitted), shared_masks=True)
-    pointwise = draw_samples(context(fitted), shared_masks=False)
+    """Per-point masks make the cross-covariance noise: conditioning on n < T training points
+    then removes only ~n/T of the pool variance (n random directions in T dimensions), while
+    shared masks carry the network's correlations and remove far more."""
+    model, X, pool = fitted
+    ctx = context(fitted, X_train=X[:10], n_samples=60)
+    shared = draw_samples(ctx, shared_masks=True)
+    pointwise = draw_samples(ctx, shared_masks=False)
 
     def kept(s: Samples) -> float:
         reg = 1e-2 * np.var(s.pool, axis=1).mean()
         return float(posterior_variance(s.train, s.pool, reg).sum() / posterior_variance(s.train[:0], s.pool, reg).sum())
 
+    assert kept(pointwise) == pytest.approx(1 - 10 / 60, abs=0.08)
     assert kept(pointwise) > 2 * kept(shared)
     assert select("nngp_pointwise", context(fitted)).indices.tolist() != select("nngp", context(fitted)).indices.tolist()
 

@@ -167,19 +167,25 @@ class TestSection(_Section):
 
 
 class ModelSection(_Section):
-    """DropoutMLP hyper-parameters (names as in ``alcore.model.DropoutMLP``)."""
+    """DropoutMLP hyper-parameters (names as in ``alcore.model.DropoutMLP``).
+
+    Keys left out take the model's own defaults (``None`` here), so tuning the defaults in
+    ``alcore.model`` reaches every config that did not choose otherwise.
+    """
 
     hidden: list[int] = Field(default_factory=lambda: [100, 100], min_length=1)
     activation: Literal["relu", "tanh", "gelu", "silu", "elu"] = "relu"
     dropout: float = Field(default=0.1, gt=0.0, lt=1.0)
-    epochs: int = Field(default=300, ge=1)
-    lr: float = Field(default=1e-3, gt=0.0)
-    weight_decay: float = Field(default=1e-4, ge=0.0)
-    batch_size: int = Field(default=64, ge=1)
-    early_stopping: bool = True
-    val_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
-    patience: int = Field(default=30, ge=1)
-    lr_schedule: Literal["cosine", "constant", "none"] = "cosine"
+    epochs: int | None = Field(default=None, ge=1)
+    min_steps: int | None = Field(default=None, ge=0)
+    lr: float | None = Field(default=None, gt=0.0)
+    weight_decay: float | None = Field(default=None, ge=0.0)
+    batch_size: int | None = Field(default=None, ge=1)
+    early_stopping: bool | None = None
+    val_fraction: float | None = Field(default=None, ge=0.0, le=0.5)
+    patience: int | None = Field(default=None, ge=1)
+    lr_schedule: Literal["cosine", "constant", "none"] | None = None
+    n_members: int | None = Field(default=None, ge=1)
     device: str = "auto"
     warm_start: bool = True
 
@@ -198,8 +204,8 @@ class ModelSection(_Section):
         return v
 
     def model_kwargs(self, seed: int) -> dict[str, Any]:
-        """Keyword arguments for ``DropoutMLP`` (warm_start is a campaign choice, not the model's)."""
-        kw = self.model_dump(exclude={"warm_start"})
+        """Keyword arguments for ``DropoutMLP``: the keys set here (warm_start is the campaign's)."""
+        kw = {k: v for k, v in self.model_dump(exclude={"warm_start"}).items() if v is not None}
         kw["hidden"] = tuple(kw["hidden"])
         kw["seed"] = seed
         return kw

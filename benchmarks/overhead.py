@@ -48,8 +48,8 @@ size = 100
 [model]
 hidden = [32, 32]
 epochs = 60
+min_steps = 0
 batch_size = 32
-patience = 15
 device = "cpu"
 
 [acquisition]

@@ -51,6 +51,7 @@ size = 24
 [model]
 hidden = [16, 16]
 epochs = 20
+min_steps = 0
 batch_size = 16
 device = "cpu"
 

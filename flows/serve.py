@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime
 
 from prefect.schedules import Cron
 from prefect.settings import PREFECT_API_URL
@@ -29,8 +28,7 @@ def local_timezone() -> str:
             return link.split("zoneinfo/", 1)[1]
     except OSError:  # pragma: no cover
         pass
-    name = datetime.now().astimezone().tzname() or "UTC"
-    return "UTC" if name in ("UTC", "GMT") else name
+    return "UTC"  # abbreviations such as "CET" are not IANA names; say --timezone instead
 
 
 def serve_campaign(config_path: str, cron: str, timezone: str | None = None, name: str = "campaign",

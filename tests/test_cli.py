@@ -261,6 +261,11 @@ def test_kill_during_labelling_then_resume(tmp_path: Path, prefect_server) -> No
         assert st.duplicates_ignored == 0
         assert len(st.requested_indices()) == 0 and len(st.failed_indices()) == 0
         labelled = [key(x) for x in np.asarray(st.pool_X)[st.labelled_indices()]]
+    print(json.dumps({"kill_resume": {
+        "labels": len(labelled), "uninterrupted_labels": ref["labeled"],
+        "labelled_before_kill": len(labelled_at_kill), "in_flight_at_kill": len(in_flight),
+        "oracle_calls": sum(starts.values()), "uninterrupted_calls": ref_calls,
+        "points_called_twice": sum(1 for n in starts.values() if n > 1)}}))
     assert set(starts) == set(labelled)  # every evaluated point ended up labelled
     twice = {p for p, n in starts.items() if n > 1}
     assert twice <= in_flight, "a point labelled before the kill was evaluated again"

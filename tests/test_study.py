@@ -120,6 +120,11 @@ def test_paired_runs_share_initial_set_and_first_model(tmp_path):
     other = RunConfig(**{**asdict(cfg), "reg": 0.1})
     with pytest.raises(ValueError, match="another --variant"):
         load_run(path, other)
+    # a run made under other effective model settings (defaults changed since) is refused too
+    assert n["model_hparams"]["hidden"] == [16, 16]
+    path.write_text(json.dumps({**n, "model_hparams": {**n["model_hparams"], "lr": 1.0}}))
+    with pytest.raises(ValueError, match="defaults changed"):
+        load_run(path, cfg)
 
 
 def test_run_refuses_a_budget_larger_than_the_pool():

@@ -52,6 +52,23 @@ class RunConfig:
             raise ValueError(f"RunConfig: initial + batch*iterations = {need} exceeds the pool size {pool_size}")
 
 
+HPARAMS = ("hidden", "activation", "dropout", "weight_decay", "lr", "epochs", "batch_size", "early_stopping",
+           "val_fraction", "patience", "lr_schedule", "min_steps", "n_members")
+
+
+def effective_hparams(model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The DropoutMLP hyperparameters a run really uses (its kwargs over the *current* defaults).
+
+    Recorded in every run, because the product defaults may change between runs of a study;
+    a resumed study refuses to mix runs made under different effective settings.
+    """
+    from alcore.model import DropoutMLP  # noqa: PLC0415
+
+    m = DropoutMLP(**{**model_kwargs, "device": "cpu"})
+    out = {k: getattr(m, k) for k in HPARAMS if hasattr(m, k)}
+    return json.loads(json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}))
+
+
 def _metrics(model: Any, problem: Problem) -> dict[str, Any]:
     pred = model.predict(problem.test_X)
     err = pred - problem.test_y
@@ -106,7 +123,7 @@ def run_one(problem: Problem, strategy: str, seed: int, cfg: RunConfig,
             log(f"{problem.name} {cfg.variant} {strategy} s{seed} it{it} n={rec['n_labels']} "
                 f"nrmse={rec['nrmse_mean']:.4f}")
     return {"problem": problem.name, "strategy": strategy, "seed": seed, "config": asdict(cfg),
-            "records": records, "picks": picks, "wall_s": time.perf_counter() - t_start}
+            "model_hparams": effective_hparams(cfg.model), "records": records, "picks": picks, "wall_s": time.perf_counter() - t_start}
 
 
 def run_path(out: Path, problem: str, cfg: RunConfig, strategy: str, seed: int) -> Path:
@@ -114,11 +131,18 @@ def run_path(out: Path, problem: str, cfg: RunConfig, strategy: str, seed: int) 
 
 
 def load_run(path: Path, cfg: RunConfig | None = None) -> dict[str, Any]:
-    """A finished run; with ``cfg``, error if it was made with a different configuration."""
+    """A finished run; with ``cfg``, error if it was made with a different configuration
+    (including different effective model hyperparameters, e.g. after a change of defaults)."""
     d = json.loads(Path(path).read_text())
     if cfg is not None and d["config"] != json.loads(json.dumps(asdict(cfg))):
         raise ValueError(f"{path} was written with config {d['config']}, not {asdict(cfg)}: "
                          "use another --variant name or delete the folder")
+    if cfg is not None:
+        now = effective_hparams(cfg.model)
+        if d.get("model_hparams") != now:
+            raise ValueError(f"{path} was made with model hyperparameters {d.get('model_hparams')}, "
+                             f"the current ones are {now} (defaults changed?): use another --variant "
+                             "name or delete the folder")
     return d
 
 

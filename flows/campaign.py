@@ -51,7 +51,7 @@ def _flow_run_name() -> str:
 class _CancelWatcher:
     """Polls the flow run's state; a Cancelling/Cancelled run asks the campaign to stop."""
 
-    def __init__(self, store_path: str, interval: float = 2.0):
+    def __init__(self, store_path: str, interval: float = 1.0):
         self.store_path = store_path
         self.interval = interval
         self.cancelled = False

@@ -102,8 +102,8 @@ def test_cancelling_the_flow_run_stops_cleanly_and_rerun_resumes(tmp_path: Path,
     log = tmp_path / "calls.log"
     monkeypatch.setenv("ALFLOW_TEST_CALLS", str(log))
     cfg = write_toml(tmp_path / "c.toml", counting_config(
-        tmp_path, campaign={"name": "cancel-me"}, oracle={"params": {"sleep": 0.25}},
-        acquisition={"batch_size": 12}))
+        tmp_path, campaign={"name": "cancel-me"}, oracle={"params": {"sleep": 0.3}},
+        acquisition={"batch_size": 16}))
     box: dict = {}
     th = threading.Thread(target=lambda: box.update(state=campaign_flow(str(cfg), return_state=True)))
     th.start()
@@ -125,10 +125,10 @@ def test_cancelling_the_flow_run_stops_cleanly_and_rerun_resumes(tmp_path: Path,
     assert state.is_cancelled(), state
     with CampaignStore.open(tmp_path / "store.h5", "r") as st:
         labelled_after_cancel = st.n_labelled
-        assert 8 < labelled_after_cancel < 8 + 12  # stopped inside the batch
+        assert 8 < labelled_after_cancel < 8 + 16  # stopped inside the batch
         assert st.finished_iterations() == [0]
     state2 = campaign_flow(str(cfg), return_state=True)
     assert state2.is_completed(), state2
-    assert state2.result()["labeled"] == 8 + 2 * 12
+    assert state2.result()["labeled"] == 8 + 2 * 16
     starts, _ = calls(log)
     assert max(starts.values()) == 1  # in-process oracle: nothing was in flight, nothing paid twice

@@ -242,6 +242,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from alcore import campaign
     from flows.campaign import campaign_flow
 
+    api = os.environ.get("PREFECT_API_URL")
+    verb = "resuming" if cfg.store_path.exists() else "starting"
+    print(f"{verb} campaign '{cfg.campaign.name}' (store {cfg.store_path}); Prefect API: "
+          f"{api or 'ephemeral (set PREFECT_API_URL to watch it in a Prefect UI)'}", flush=True)
     tty = sys.stdout.isatty() and not args.no_progress
     hooks = _make_hooks(tty)
     old = campaign.set_hooks(hooks)

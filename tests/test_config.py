@@ -163,3 +163,23 @@ def test_validate_command_exit_codes(tmp_path: Path) -> None:
     assert "did you mean 'nngp'" in r.stderr
     assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.toml")) + [
+    Path(__file__).resolve().parents[1] / "deployments" / "nightly.toml"]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_shipped_configs_validate_and_build_their_oracle(path: Path) -> None:
+    from alcore.campaign import resolve_oracle
+
+    cfg = load_config(path)
+    oracle = resolve_oracle(cfg)
+    assert oracle.input_dim >= 1
+    if cfg.oracle.bounds is not None:
+        assert oracle.input_dim == len(cfg.oracle.bounds)
+
+
+def test_nightly_config_has_the_morning_deadline() -> None:
+    cfg = load_config(Path(__file__).resolve().parents[1] / "deployments" / "nightly.toml")
+    assert cfg.budget.deadline == "06:30"

@@ -112,17 +112,21 @@ def test_run_status_report_export_end_to_end(tmp_path: Path, prefect_server) -> 
     assert json.loads(alflow("status", str(store), "--json").stdout)["labeled"] == 22
 
 
-def test_custom_oracle_from_a_file(tmp_path: Path, prefect_server) -> None:
-    """``oracle.name = "path/file.py:attr"``: a plain function with bounds, on Dask workers."""
+def test_custom_oracle_from_a_file_on_the_embedded_defaults(tmp_path: Path) -> None:
+    """``oracle.name = "path/file.py:attr"``: a plain function with bounds, on Dask workers,
+    with no PREFECT_API_URL (Prefect's ephemeral API, as in the README's main command)."""
     sub = tmp_path / "sims"
     sub.mkdir()
     write_counting_oracle(sub)
     raw = counting_config(tmp_path, oracle={"name": "sims/counting_oracle.py:f"},
                           dask={"workers": 1, "retries": 0}, budget={"iterations": 1})
     cfg = write_toml(tmp_path / "c.toml", raw)
-    env = prefect_server.env(ALFLOW_TEST_CALLS=str(tmp_path / "calls.log"))
+    env = dict(os.environ, ALFLOW_TEST_CALLS=str(tmp_path / "calls.log"),
+               PREFECT_HOME=str(tmp_path / "prefect-home"))
+    env.pop("PREFECT_API_URL", None)
     r = alflow("run", str(cfg), env=env)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "Prefect API: ephemeral" in r.stdout
     starts, ends = calls(tmp_path / "calls.log")
     assert sum(ends.values()) == 8 + 4 and max(starts.values()) == 1
     st = json.loads(alflow("status", str(tmp_path / "store.h5"), "--json").stdout)

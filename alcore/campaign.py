@@ -195,9 +195,13 @@ def resolve_oracle(cfg: CampaignConfig) -> Any:
         params["bounds"] = cfg.oracle.bounds
     try:
         return oracles.resolve(cfg.oracle.name, **params)
-    except (ValueError, LookupError, ImportError, TypeError, FileNotFoundError, AttributeError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CampaignSetupError(f"oracle '{cfg.oracle.name}': {msg}") from None
+    except Exception as exc:  # noqa: BLE001 - user code/config (even a SyntaxError in a file.py)
+        text = str(exc).strip()
+        msg = text.splitlines()[0] if text else ""
+        kind = type(exc).__name__
+        raise CampaignSetupError(
+            f"oracle '{cfg.oracle.name}': {msg if kind in ('ValueError', 'OracleNotFound') else f'{kind}: {msg}'}"
+        ) from None
 
 
 def _by_value_modules(oracle: Any) -> set[str]:

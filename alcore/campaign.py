@@ -560,7 +560,9 @@ def select(store_path: str | os.PathLike, iteration: int) -> dict[str, Any]:
                 n_samples=cfg.acquisition.samples,
                 reg=cfg.acquisition.reg,
                 seed=cfg.campaign.seed * 100_003 + iteration,
-                X_target=None if st.test_X is None else np.asarray(st.test_X),
+                # No X_target: the held-out test inputs must not steer what gets labelled;
+                # nngp_ivr then integrates the variance over the pool.
+                X_target=None,
             )
             sel = strategies.select(cfg.acquisition.strategy, ctx, **cfg.acquisition.params)
             local = np.asarray(sel.indices, dtype=int)

@@ -246,3 +246,14 @@ def test_stop_during_labelling_keeps_what_arrived_and_resumes(tmp_path: Path, ca
     assert out["labeled"] == 16 and out["iterations_run"] == [1, 2]
     starts, _ = calls(calls_file)
     assert max(starts.values()) == 1 and sum(starts.values()) == 16
+
+
+@pytest.mark.parametrize("strategy", sorted(__import__("alcore.strategies", fromlist=["available"]).available()))
+def test_every_registered_strategy_runs_a_batch(tmp_path: Path, calls_file: Path, strategy: str) -> None:
+    cfg = _cfg(tmp_path, acquisition={"strategy": strategy}, budget={"iterations": 1})
+    out = campaign.run(cfg)
+    assert out["labeled"] == 8 + 4
+    with CampaignStore.open(cfg.store_path, "r") as st:
+        sel = st.iterations[1]["selected"]
+        assert len(set(sel.tolist())) == 4
+        assert not set(sel.tolist()) & set(st.iterations[0]["selected"].tolist())

@@ -121,6 +121,9 @@ def campaign_flow(config_path: str) -> Any:
         if watcher.cancelled:
             state_text = "cancelled (resume with the same command)"
         publish(state_text)
+    except Exception as exc:
+        publish(f"failed: {type(exc).__name__}: {exc} (the store is intact; rerun to resume)")
+        raise
     finally:
         watcher.close()
         campaign.close(store_path)

@@ -157,9 +157,18 @@ class _Watchdog(threading.Thread):
                 processing = client.processing()
             except Exception:  # noqa: BLE001 - the scheduler may be busy; try again next round
                 continue
+            restarting = self.dispatcher.restarting()
             for addr, keys in processing.items():
                 hit = [k for k in keys if k in overdue]
                 if not hit:
+                    continue
+                if addr in restarting:
+                    # Its worker is going down already: the scheduler will run the task
+                    # elsewhere. Give it a fresh deadline rather than charge it an attempt.
+                    with self.lock:
+                        for k in hit:
+                            if k in self.deadlines:
+                                self.deadlines[k] = (time.monotonic() + self.limit, overdue[k])
                     continue
                 with self.lock:
                     for k in hit:
@@ -207,6 +216,8 @@ class Dispatcher:
         self.client: Any = None
         self._own_cluster: Any = None
         self._restarts: list[threading.Thread] = []
+        self._restarting: set[str] = set()
+        self._restart_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -292,17 +303,45 @@ class Dispatcher:
 
     # -- evaluation --------------------------------------------------------------------------
     def _restart_worker(self, address: str) -> None:
-        """Restart a worker whose thread hangs, in the background (results keep flowing)."""
+        """Restart a worker whose thread hangs, in the background (results keep flowing).
+
+        At most one restart per address at a time; while it runs, new tasks avoid the worker.
+        """
+        with self._restart_lock:
+            if address in self._restarting:
+                return
+            self._restarting.add(address)
 
         def go() -> None:
             try:
-                self.client.restart_workers([address], raise_for_error=False)
+                res = self.client.restart_workers([address], raise_for_error=False)
+                log.info("restart of %s: %s", address, res)
             except Exception as exc:  # no nanny (an external worker): nothing we can do here
                 log.warning("could not restart worker %s after a timeout: %s", address, exc)
+            finally:
+                with self._restart_lock:
+                    self._restarting.discard(address)
 
         th = threading.Thread(target=go, daemon=True, name="alflow-restart")
         th.start()
         self._restarts = [t for t in self._restarts if t.is_alive()] + [th]
+
+    def restarting(self) -> set[str]:
+        """Addresses of workers being restarted now."""
+        with self._restart_lock:
+            return set(self._restarting)
+
+    def _scatter(self, oracle: Oracle) -> Any:
+        """Ship the oracle to every worker once; tolerate a worker that is going away."""
+        last: Exception | None = None
+        for attempt in range(4):
+            try:
+                # After repeated failures, one copy is enough: others fetch it from there.
+                return self.client.scatter(oracle, broadcast=attempt < 3, hash=False)
+            except (OSError, TimeoutError) as exc:  # CommClosedError is an OSError
+                last = exc
+                time.sleep(0.5 * (attempt + 1))
+        raise RuntimeError(f"could not send oracle {oracle.name!r} to the workers: {last}") from last
 
     def evaluate(
         self,
@@ -354,7 +393,7 @@ class Dispatcher:
         client = self.client
         n = X.shape[0]
         batch = uuid.uuid4().hex[:10]
-        oref = client.scatter(oracle, broadcast=True, hash=False)
+        oref = self._scatter(oracle)
         attempts = np.zeros(n, dtype=int)
         queue: deque[int] = deque(range(n))
         live: dict[Any, int] = {}
@@ -380,7 +419,12 @@ class Dispatcher:
         def submit(pos: int) -> None:
             attempts[pos] += 1
             key = f"alflow-eval-{batch}-{int(idx[pos])}-{attempts[pos]}-{lost[pos]}"
-            fut = client.submit(run_point, oref, X[pos], timeout, key=key, pure=False, retries=0)
+            avoid = self.restarting()
+            healthy = [w for w in client.nthreads() if w not in avoid] if avoid else None
+            # A loose restriction: prefer workers that are not being restarted (a task sent to
+            # one would only be killed with it), but run anywhere if none is left.
+            fut = client.submit(run_point, oref, X[pos], timeout, key=key, pure=False, retries=0,
+                                workers=healthy or None, allow_other_workers=bool(healthy))
             live[fut] = pos
             submitted[fut] = time.monotonic()
             if watchdog is not None:
@@ -415,20 +459,22 @@ class Dispatcher:
                         # scattered data): not the point's fault, so re-scatter and do not count
                         # the attempt (bounded, in case the cluster keeps losing workers).
                         if oref.status != "finished":
-                            oref = client.scatter(oracle, broadcast=True, hash=False)
+                            oref = self._scatter(oracle)
                         if lost[pos] < 3 + self.retries:
                             lost[pos] += 1
                             attempts[pos] -= 1
                 fut.release()
                 if out.get("restart"):
                     self._restart_worker(out["worker"])
-                if out["ok"] or attempts[pos] > self.retries:
-                    yield self._finish(idx[pos], out, int(attempts[pos]))
-                else:
+                done = out["ok"] or attempts[pos] > self.retries
+                if not done:
                     log.info("retrying index %s after: %s", idx[pos], out["reason"])
                     queue.appendleft(pos)
+                # Refill before yielding: the workers keep computing while the caller stores.
                 while queue and len(live) < capacity():
                     submit(queue.popleft())
+                if done:
+                    yield self._finish(idx[pos], out, int(attempts[pos]))
         finally:
             if watchdog is not None:
                 watchdog.halt.set()

@@ -125,22 +125,24 @@ def test_hung_evaluation_times_out_and_its_worker_is_replaced(disp):
     assert all(r.ok for r in disp.evaluate(Behaving(), good_points(4)))
 
 
-def test_hang_holding_the_gil_is_caught_by_the_client_watchdog(disp):
-    """The in-worker watchdog cannot run while C code holds the GIL; the client-side one can."""
-    disp.watchdog_grace = 1.0
-    try:
+@pytest.mark.timeout(180)
+def test_hang_holding_the_gil_is_caught_by_the_client_watchdog():
+    """The in-worker watchdog cannot run while C code holds the GIL; the client-side one can.
+
+    Its own cluster: the restarts it causes must not disturb the shared one.
+    """
+    with Dispatcher(workers=2, retries=0) as d:
+        d.watchdog_grace = 1.0
         X = np.array([[-7, 0], [1, 0], [2, 0]], dtype=float)
         t0 = time.perf_counter()
-        res = {r.index: r for r in disp.evaluate(Behaving(), X, timeout=0.5)}
-    finally:
-        disp.watchdog_grace = Dispatcher.watchdog_grace
-    assert time.perf_counter() - t0 < 40
-    assert not res[0].ok and res[0].reason.startswith("timeout: no result") and res[0].attempts == 2
-    assert res[0].worker.startswith("tcp://")
-    assert res[1].ok and res[2].ok
-    disp.wait_for_workers(timeout=30)
-    assert len(disp.client.nthreads()) == 2
-    assert all(r.ok for r in disp.evaluate(Behaving(), good_points(4)))
+        res = {r.index: r for r in d.evaluate(Behaving(), X, timeout=0.5)}
+        assert time.perf_counter() - t0 < 40
+        assert not res[0].ok and res[0].reason.startswith("timeout: no result") and res[0].attempts == 1
+        assert res[0].worker.startswith("tcp://")
+        assert res[1].ok and res[2].ok
+        d.wait_for_workers(timeout=60)
+        assert len(d.client.nthreads()) == 2
+        assert all(r.ok for r in d.evaluate(Behaving(), good_points(4)))
 
 
 def test_worker_killed_mid_evaluation_point_retried_elsewhere(disp, tmp_path):

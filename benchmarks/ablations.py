@@ -4,7 +4,7 @@ Each ablation changes one setting of the main study's configuration (T = 100 MC 
 relative reg = 1e-2, greedy batch updates, shared masks, dropout 0.1, warm start) and is
 compared, paired by seed, with random sampling under the *same* model settings:
 
-* T in (10, 25, 100);  reg in (1e-3, 1e-2, 1e-1);  dropout in (0.05, 0.1, 0.2);
+* T in (10, 25, 100);  reg in (1e-3, 1e-2, 1e-1);  dropout in (0.02, 0.05, 0.1, 0.2);
 * greedy batch update on vs off (``nngp`` with ``greedy=False`` = top-B posterior variance);
 * shared vs per-point masks (``nngp`` vs ``nngp_pointwise``);
 * warm start vs fresh training each iteration (the training-noise question of issue 8).
@@ -46,6 +46,7 @@ ABLATIONS: dict[str, tuple[str, list[str], dict]] = {
     "reg1e-3": ("reg", ["nngp"], {"reg": 1e-3}),
     "reg1e-1": ("reg", ["nngp"], {"reg": 1e-1}),
     "greedy_off": ("greedy / masks", ["nngp"], {"strategy_params": {"greedy": False}}),
+    "dropout0.02": ("dropout", ["random", "nngp"], {"model": {"dropout": 0.02}}),
     "dropout0.05": ("dropout", ["random", "nngp"], {"model": {"dropout": 0.05}}),
     "dropout0.2": ("dropout", ["random", "nngp"], {"model": {"dropout": 0.2}}),
     "fresh": ("warm / fresh", ["random", "nngp"], {"warm_start": False}),
@@ -58,7 +59,7 @@ def rows(problem: str, variants: list[str], out: Path, quick: bool) -> list[tupl
     r = [("reference", "nngp (T=100, reg=1e-2, greedy, shared masks, dropout 0.1, warm)", base, "nngp"),
          ("greedy / masks", "nngp_pointwise (per-point masks)", base, "nngp_pointwise")]
     labels = {"T10": "nngp T=10", "T25": "nngp T=25", "reg1e-3": "nngp reg=1e-3", "reg1e-1": "nngp reg=1e-1",
-              "greedy_off": "nngp greedy=False (top-B variance)", "dropout0.05": "nngp dropout=0.05",
+              "greedy_off": "nngp greedy=False (top-B variance)", "dropout0.02": "nngp dropout=0.02", "dropout0.05": "nngp dropout=0.05",
               "dropout0.2": "nngp dropout=0.2", "fresh": "nngp fresh training"}
     for v in variants:
         if v == "default":

@@ -69,20 +69,32 @@ def metrics_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _bar(value: float | None, top: float, width: int = 20) -> str:
+    """A plain-text bar (not a code span: the UI renders code spans as tiny dark chips)."""
+    if value is None or not math.isfinite(value) or top <= 0:
+        return ""
+    n = max(1, round(width * value / top))
+    return "█" * n + "░" * (width - n)
+
+
 def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, budget: int,
-                     failed: int, state: str, store: str) -> str:
+                     failed: int, state: str, store: str, report: str | None = None) -> str:
     rows = metrics_rows(history)
-    rmses = [r["rmse"] for r in rows]
     finite = [(r["rmse"], r["iteration"], r["labels"]) for r in rows if r["rmse"] is not None]
     best = min(finite) if finite else None
-    lines = [f"# Campaign `{name}`", "", f"**State:** {state}  ", f"**Store:** `{store}`", ""]
-    lines += [
-        "| | |", "|---|---|",
-        f"| Best RMSE | {_f(best[0]) + f' (iteration {best[1]}, {best[2]} labels)' if best else '–'} |",
-        f"| Labels spent | {spent} / {budget} |",
-        f"| Failed evaluations | {failed} |",
-        f"| Iterations finished | {len(rows)} |",
-    ]
+    last_m = (history[-1].get("metrics") or {}) if history else {}
+    on = "test" if last_m.get("on", "test") == "test" else "training"
+    k = len(last_m.get("rmse_per_output") or []) or 1
+    what = f"{on} RMSE" + (f", mean of {k} outputs" if k > 1 else "")
+    lines = [f"# Campaign `{name}`", "", f"**State:** {state}  ", f"**Store:** `{store}`  "]
+    if report:
+        lines.append(f"**Report:** `{report}` (`alflow report STORE` rewrites it)")
+    lines += ["", "| Quantity | Value |", "|---|---|",
+              f"| Best {what} | "
+              f"{_f(best[0]) + f' (iteration {best[1]}, {best[2]} labels)' if best else '–'} |",
+              f"| Labels spent | {spent} / {budget} |",
+              f"| Failed evaluations | {failed} |",
+              f"| Iterations finished | {len(rows)} (iteration 0 is the initial design) |"]
     steps = ("select", "label", "train", "evaluate")
     means = {}
     for s in steps:
@@ -91,14 +103,19 @@ def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, bu
     lines += ["", "## Time per step (mean seconds per iteration)", "",
               "| " + " | ".join(steps) + " |", "|" + "---|" * len(steps),
               "| " + " | ".join(_f(means[s], ".2f") for s in steps) + " |"]
-    lines += ["", "## Learning curve", ""]
-    if rmses:
-        lines += [f"RMSE by iteration: `{sparkline(rmses)}` "
-                  f"({_f(rmses[0])} → {_f(rmses[-1])})", ""]
-    lines += ["| iteration | labels | RMSE | MAE | R² | NLL |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['iteration']} | {r['labels']} | {_f(r['rmse'])} | {_f(r['mae'])} | "
-                     f"{_f(r['r2'], '.4f')} | {_f(r['nll'])} |")
+    lines += ["", f"## Learning curve ({what}, lower is better)", ""]
+    top = max((r["rmse"] for r in rows if r["rmse"] is not None), default=0.0)
+    per_out = any((rec.get("metrics") or {}).get("rmse_per_output") for rec in history) and k > 1
+    head = "| iteration | labels | RMSE | |" + (" RMSE per output |" if per_out else "") \
+        + " MAE | R² | NLL |"
+    lines += [head, "|" + "---|" * (head.count("|") - 1)]
+    for rec, r in zip(history, rows):
+        cells = [str(r["iteration"]), str(r["labels"]), _f(r["rmse"]), _bar(r["rmse"], top)]
+        if per_out:
+            po = (rec.get("metrics") or {}).get("rmse_per_output") or []
+            cells.append(" / ".join(_f(v) for v in po))
+        cells += [_f(r["mae"]), _f(r["r2"], ".4f"), _f(r["nll"])]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -120,15 +137,22 @@ class CampaignArtifacts:
             update_progress_artifact(self._progress_id, pct, description=desc)
 
     def update(self, history: list[dict[str, Any]], *, spent: int, failed: int, state: str,
-               store: str) -> None:
+               store: str, report: str | None = None) -> None:
         self.progress(spent)
         rows = metrics_rows(history)
+        # The run's Artifacts tab lists every version of a key as a card with the same title,
+        # in no useful order, and cuts the description after ~45 characters: the first words
+        # of the description must tell the versions apart.
+        last = rows[-1]["iteration"] if rows else None
+        after = f"After iteration {last}" if last is not None else "Before iteration 0"
         if rows:
+            on = (history[-1].get("metrics") or {}).get("on", "test")
             create_table_artifact(rows, key=artifact_key(self.name, "metrics"),
-                                  description=f"{self.name}: test metrics per iteration")
+                                  description=f"Iterations 0-{last}: {on} metrics "
+                                              f"({spent}/{self.budget} labels)")
         create_markdown_artifact(
             summary_markdown(self.name, history, spent=spent, budget=self.budget, failed=failed,
-                             state=state, store=store),
+                             state=state, store=store, report=report),
             key=artifact_key(self.name, "summary"),
-            description=f"{self.name}: campaign summary",
+            description=f"{after}: {state} ({spent}/{self.budget} labels)",
         )

@@ -105,10 +105,11 @@ def campaign_flow(config_path: str) -> Any:
     watcher = _CancelWatcher(store_path).start()
     state_text = "running"
 
-    def publish(state: str) -> None:
+    def publish(state: str, report: str | None = None) -> None:
         h = campaign.history(store_path)
         try:
-            arts.update(h["iterations"], spent=h["spent"], failed=h["failed"], state=state, store=store_path)
+            arts.update(h["iterations"], spent=h["spent"], failed=h["failed"], state=state, store=store_path,
+                        report=report)
         except Exception as exc:  # noqa: BLE001 - monitoring must never stop a campaign
             logger.warning("could not update artifacts: %s", exc)
 
@@ -120,7 +121,7 @@ def campaign_flow(config_path: str) -> Any:
         state_text = f"stopped: {reason}" if reason not in ("iterations", "budget spent") else "complete"
         if watcher.cancelled:
             state_text = "cancelled (resume with the same command)"
-        publish(state_text)
+        publish(state_text, report=str(cfg.report_dir / "report.html"))
     except Exception as exc:
         publish(f"failed: {type(exc).__name__}: {exc} (the store is intact; rerun to resume)")
         raise

@@ -29,7 +29,7 @@ def _fmt(x: Any) -> str:
     return f"{x:.4g}" if isinstance(x, float) else str(x)
 
 
-@task(name="initialise", retries=0, **_COMMON)
+@task(name="initialise", task_run_name="initialise", retries=0, **_COMMON)
 def initialise_task(config_path: str) -> dict[str, Any]:
     """Create the store or reopen it for a resume (takes the single-writer lock)."""
     from alcore.config import load_config
@@ -99,7 +99,7 @@ def checkpoint_task(store_path: str, iteration: int, metrics: dict[str, Any],
     return out
 
 
-@task(name="report", retries=0, **_COMMON)
+@task(name="report", task_run_name="report", retries=0, **_COMMON)
 def report_task(store_path: str, out_dir: str) -> dict[str, str]:
     """Write the PNG/markdown/HTML report next to the store (never fails the flow)."""
     log = get_run_logger()

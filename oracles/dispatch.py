@@ -188,6 +188,7 @@ class Dispatcher:
     """
 
     watchdog_grace: float = 10.0  # seconds added to 2 * timeout before the client-side watchdog acts
+    scatter_timeout: float = 30.0  # seconds to wait for the oracle to reach the workers
 
     def __init__(
         self,
@@ -337,7 +338,9 @@ class Dispatcher:
         for attempt in range(4):
             try:
                 # After repeated failures, one copy is enough: others fetch it from there.
-                return self.client.scatter(oracle, broadcast=attempt < 3, hash=False)
+                # A bounded wait: a worker that is hung but not yet declared dead would
+                # otherwise block a broadcast forever.
+                return self.client.scatter(oracle, broadcast=attempt < 3, hash=False, timeout=self.scatter_timeout)
             except (OSError, TimeoutError) as exc:  # CommClosedError is an OSError
                 last = exc
                 time.sleep(0.5 * (attempt + 1))

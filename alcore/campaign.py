@@ -44,7 +44,6 @@ from typing import Any, Callable
 import numpy as np
 
 from alcore.config import CampaignConfig, next_deadline
-from oracles.base import Oracle
 
 log = logging.getLogger("alcore.campaign")
 
@@ -204,60 +203,6 @@ def resolve_oracle(cfg: CampaignConfig) -> Any:
         ) from None
 
 
-def _by_value_modules(oracle: Any) -> set[str]:
-    """Modules of the oracle's code that exist only in this process (a ``file.py:attr`` plug-in,
-    registered with cloudpickle to be pickled by value)."""
-    try:
-        import cloudpickle  # noqa: PLC0415
-    except ImportError:  # pragma: no cover
-        return set()
-    registry = set(cloudpickle.list_registry_pickle_by_value())
-    mods = {type(oracle).__module__, getattr(getattr(oracle, "fn", None), "__module__", None)}
-    return {m for m in mods if m in registry}
-
-
-def shippable(oracle: Any) -> Any:
-    """The oracle in a form a Dask worker can unpickle.
-
-    Dask pickles with the standard ``pickle`` first, which refers to functions by module name;
-    an oracle defined in a ``path/file.py`` loaded by path lives in a module the workers cannot
-    import. Such an oracle travels as cloudpickle bytes (code by value) inside
-    :class:`_ByValueOracle`, whose own class is importable everywhere. Others pass unchanged.
-    """
-    if isinstance(oracle, _ByValueOracle) or not _by_value_modules(oracle):
-        return oracle
-    return _ByValueOracle(oracle)
-
-
-class _ByValueOracle(Oracle):
-    """Wraps an oracle whose code must be shipped by value (see :func:`shippable`)."""
-
-    def __init__(self, inner: Any) -> None:
-        import cloudpickle  # noqa: PLC0415
-
-        self._payload = cloudpickle.dumps(inner)
-        self._inner = inner
-        self.name, self.version = inner.name, inner.version
-        self.description = getattr(inner, "description", "")
-        self._setup(inner.bounds, inner.output_names, inner.input_names,
-                    params=dict(getattr(inner, "params", {}) or {}))
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_inner"] = None  # rebuilt from the payload on the worker
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
-    def _evaluate(self, x: np.ndarray) -> Any:
-        if self._inner is None:
-            import cloudpickle  # noqa: PLC0415
-
-            self._inner = cloudpickle.loads(self._payload)
-        return self._inner(x)
-
-
 def _get_dispatcher(rt: _Runtime) -> Any:
     """The Dask dispatcher, created once per process and kept alive across iterations."""
     if rt.dispatcher is None:
@@ -322,7 +267,7 @@ def _label_directly(rt: _Runtime, X: np.ndarray) -> tuple[np.ndarray, np.ndarray
     oracle = _get_oracle(rt)
     disp = _get_dispatcher(rt)
     ys: dict[int, np.ndarray] = {}
-    for r in disp.evaluate(shippable(oracle), X, np.arange(len(X))):
+    for r in disp.evaluate(oracle, X, np.arange(len(X))):
         if r.ok:
             ys[int(r.index)] = np.asarray(r.y, float).reshape(-1)
     keep = np.array(sorted(ys), dtype=int)
@@ -594,7 +539,7 @@ def label(store_path: str | os.PathLike, iteration: int) -> dict[str, Any]:
         oracle = _get_oracle(rt)
         disp = _get_dispatcher(rt)
         X = np.asarray(st.pool_X)[pending]
-        for r in disp.evaluate(shippable(oracle), X, pending):
+        for r in disp.evaluate(oracle, X, pending):
             with rt.lock:
                 if r.ok:
                     st.record_label(int(r.index), np.asarray(r.y, float), r.wall_time, r.worker)

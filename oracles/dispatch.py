@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from .base import Oracle
+from .shipping import shippable
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +335,7 @@ class Dispatcher:
 
     def _scatter(self, oracle: Oracle) -> Any:
         """Ship the oracle to every worker once; tolerate a worker that is going away."""
+        oracle = shippable(oracle)
         last: Exception | None = None
         for attempt in range(4):
             try:

@@ -250,3 +250,16 @@ def test_existing_cluster_object_is_used_and_left_running():
         assert cluster.status.name == "running"
         with Dispatcher(address=cluster.scheduler_address) as d2:
             assert next(iter(d2.evaluate(resolve("branin"), np.array([[np.pi, 2.275]])))).ok
+
+
+def test_oracle_from_a_file_runs_on_workers_that_cannot_import_it(disp, tmp_path):
+    """A ``path/file.py:attr`` oracle lives in a module only this process has; the dispatcher
+    must ship its code by value (Dask's plain pickle would refer to it by module name)."""
+    src = tmp_path / "plugin_sim.py"
+    src.write_text("def sim(x):\n    return 3.0 * float(x[0]) - float(x[1])\n")
+    oracle = resolve(f"{src}:sim", bounds=[[0, 1], [0, 1]])
+    X = np.array([[0.5, 0.25], [1.0, 0.0], [0.0, 1.0]])
+    results = {r.index: r for r in disp.evaluate(oracle, X, [7, 8, 9])}
+    assert all(r.ok for r in results.values()), [r.reason for r in results.values()]
+    assert {i: float(r.y[0]) for i, r in results.items()} == pytest.approx({7: 1.25, 8: 3.0, 9: -1.0})
+    assert len({r.worker for r in results.values()}) >= 1 and all(r.worker for r in results.values())

@@ -153,11 +153,6 @@ def test_available_lists_every_builtin_with_one_line():
     assert all(isinstance(v, str) and v and "\n" not in v for v in av.values())
 
 
-def _cli_available() -> bool:
-    return (ROOT / "flows" / "cli.py").exists()
-
-
-@pytest.mark.skipif(not _cli_available(), reason="flows/cli.py (the alflow command) not written yet")
 def test_alflow_oracles_cli_lists_builtins_and_entry_point(tmp_path):
     site = make_site(tmp_path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),

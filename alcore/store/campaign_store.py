@@ -27,6 +27,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from alcore._util import flatten as _flatten
+
 from . import hdf5io, journal
 from . import layout as L
 from .errors import (ConfigMismatchError, ReadOnlyStoreError, StoreClosedError,
@@ -56,17 +58,6 @@ def _alflow_version() -> str:
 def _plain(obj: Any) -> Any:
     """JSON round trip: tuples become lists, numpy scalars numbers (what the file will hold)."""
     return json.loads(journal.dumps(obj))
-
-
-def _flatten(d: Mapping, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v:
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def _json_safe(obj: Any) -> Any:

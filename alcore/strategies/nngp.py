@@ -53,14 +53,23 @@ def run_nngp(ctx: AcquisitionContext, greedy: bool, shared_masks: bool) -> Selec
     return select_nngp(s.train, s.pool, int(ctx.batch_size), absolute_reg(ctx, s), greedy)
 
 
-def _run(ctx: AcquisitionContext, greedy: bool) -> Selection:
-    return run_nngp(ctx, greedy=greedy, shared_masks=True)
+def nngp_strategy(name: str, description: str, shared_masks: bool) -> Strategy:
+    """The registry record of an nngp variant; the variants differ only in how masks are drawn."""
+
+    def _run(ctx: AcquisitionContext, greedy: bool) -> Selection:
+        return run_nngp(ctx, greedy=greedy, shared_masks=shared_masks)
+
+    return Strategy(
+        name=name,
+        description=description,
+        fn=_run,
+        defaults={"greedy": True},
+        validators={"greedy": check_bool},
+    )
 
 
-STRATEGY = Strategy(
-    name="nngp",
-    description="greedy max NNGP posterior variance from shared-mask MC dropout (batch-aware)",
-    fn=_run,
-    defaults={"greedy": True},
-    validators={"greedy": check_bool},
+STRATEGY = nngp_strategy(
+    "nngp",
+    "greedy max NNGP posterior variance from shared-mask MC dropout (batch-aware)",
+    shared_masks=True,
 )

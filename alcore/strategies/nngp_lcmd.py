@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from alcore.features import DEFAULT_CHUNK
+from alcore.features import DEFAULT_CHUNK, features
 from alcore.nngp import check_batch_size, prepare
-from alcore.features import features
 from alcore.strategies.base import (
     AcquisitionContext,
     Selection,

@@ -9,20 +9,12 @@ and on earlier picks barely moves the variances, and the strategy behaves much l
 
 from __future__ import annotations
 
-from alcore.strategies.base import AcquisitionContext, Selection, Strategy, check_bool
-from alcore.strategies.nngp import run_nngp
+from alcore.strategies.nngp import nngp_strategy
 
 __all__ = ["STRATEGY"]
 
-
-def _run(ctx: AcquisitionContext, greedy: bool) -> Selection:
-    return run_nngp(ctx, greedy=greedy, shared_masks=False)
-
-
-STRATEGY = Strategy(
-    name="nngp_pointwise",
-    description="nngp with independent per-point dropout masks (ablation, ~mc_variance)",
-    fn=_run,
-    defaults={"greedy": True},
-    validators={"greedy": check_bool},
+STRATEGY = nngp_strategy(
+    "nngp_pointwise",
+    "nngp with independent per-point dropout masks (ablation, ~mc_variance)",
+    shared_masks=False,
 )

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402,F401
 
 COLORS = {"random": "#000000", "mc_variance": "#1f77b4", "nngp": "#d62728", "nngp_pointwise": "#ff7f0e",
           "nngp_ivr": "#2ca02c", "nngp_lcmd": "#9467bd", "nngp_sample": "#8c564b"}
@@ -33,6 +34,10 @@ def plot_curves(panels: dict[str, tuple[dict[str, Any], str]], path: Path, log_y
         ax.axhline(summ["targets"]["random_final"], color="#000000", lw=0.7, ls=":")
         if log_y:
             ax.set_yscale("log")
+            fmt = matplotlib.ticker.FormatStrFormatter("%.3g")
+            ax.yaxis.set_major_formatter(fmt)
+            ax.yaxis.set_minor_formatter(fmt)
+            ax.tick_params(axis="y", which="minor", labelsize=7)
         ax.set_title(title)
         ax.set_xlabel("labels (simulator runs)")
         ax.set_ylabel(ylabel)
@@ -60,7 +65,7 @@ def plot_ratios(panels: dict[str, dict[str, Any]], path: Path) -> Path:
                     label=name)
             ax.fill_between(x, pr["q10"], pr["q90"], color=c, alpha=0.10)
         ax.axhline(1.0, color="#000000", lw=1.0)
-        ax.axhline(0.8, color="#000000", lw=0.7, ls=":")
+        ax.axhline(0.8, color="#000000", lw=0.7, ls=":", label="0.8 (issue 8 goal)")
         ax.set_title(title)
         ax.set_xlabel("labels (simulator runs)")
         ax.set_ylabel("RMSE / random's RMSE (paired by seed)")

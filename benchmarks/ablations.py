@@ -147,14 +147,18 @@ def main(argv: list[str] | None = None) -> int:
         fig, axes = plt.subplots(nrow, ncol, figsize=(5.0 * ncol, 3.9 * nrow), squeeze=False, sharey=True)
         for ax in axes.ravel()[len(groups):]:
             ax.set_visible(False)
+        palette = ["#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
         for ax, g in zip(axes.ravel(), groups):
+            colours: dict[str, str] = {}
             for label, v in summary.items():
                 if v["group"] not in (g, "reference"):
                     continue
+                ref = v["group"] == "reference"
+                key = v["variant"] + ("" if v["strategy"] in ("nngp", "random") else v["strategy"])
+                c = "#d62728" if ref else colours.setdefault(key, palette[len(colours) % len(palette)])
                 ls = "--" if v["strategy"] == "random" else "-"
-                short = "nngp (defaults)" if v["group"] == "reference" else label
-                ax.plot(v["labels"], v["paired"]["geo_mean"], ls, marker="o", ms=2.5, label=short,
-                        color="#d62728" if v["group"] == "reference" else None)
+                short = "nngp (defaults)" if ref else label
+                ax.plot(v["labels"], v["paired"]["geo_mean"], ls, marker="o", ms=2.5, label=short, color=c)
             ax.axhline(1.0, color="k", lw=1)
             ax.set_title(g)
             ax.set_xlabel("labels")
@@ -162,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             ax.legend(fontsize=7)
         for row in axes:
             row[0].set_ylabel("score / random's (paired, geo-mean)")
-        fig.suptitle(f"nngp ablations on {a.problem} (ratio to random with the same model settings)", fontsize=10)
+        fig.suptitle(f"nngp ablations on {a.problem}: solid = nngp / random with the same model settings; "
+                     "dashed = random with that setting / random with the defaults (paired, geo-mean)", fontsize=10)
         fig.tight_layout()
         img = (a.out / "img" if a.quick else DOCS_IMG) / f"results_ablations_{tag}.png"
         img.parent.mkdir(parents=True, exist_ok=True)

@@ -77,23 +77,47 @@ def summarise(problem: str, variant: str, out: Path = OUT, strategies: list[str]
     return summ
 
 
+HEADLINE = ("california", "heat2d", "burgers1d")
+# (problem, variant, panel title) of the remedies / training-settings figure
+VARIANTS = (("california", "es_lr1e-3", "California, start-of-session training\n(early stopping, lr 1e-3)"),
+            ("california_log", "default", "California, log1p of 4 heavy-tailed inputs"),
+            ("heat2d", "dropout0.02", "heat2d, dropout 0.02"),
+            ("burgers1d", "dropout0.02", "burgers1d, dropout 0.02"),
+            ("california", "fresh", "California, fresh training each iteration"))
+
+
+def _publish(prob: str, variant: str, out: Path) -> dict:
+    summ = summarise(prob, variant, out)
+    DOCS_RESULTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(out / "summary" / f"{prob}_{variant}.json", DOCS_RESULTS / f"{prob}_{variant}.json")
+    print(f"## {prob} ({variant})\n\n{analysis.markdown_table(summ)}\n\n{analysis.ratio_table(summ)}\n")
+    print(analysis.picks_table(summ) + "\n")
+    return summ
+
+
 def report(out: Path = OUT, variant: str = "default") -> None:
-    """Headline figures from every problem with a summary; copies the summaries to docs/results/."""
+    """Headline figures (the three problems) and the variants figure; summaries to docs/results/."""
     curves, ratios = {}, {}
-    for prob in SPECS:
-        run_dir = out / "runs" / prob / variant
-        if not run_dir.is_dir():
-            continue
-        summ = summarise(prob, variant, out)
-        curves[TITLES[prob]] = (summ, YLABEL[summ["metric"]])
-        ratios[TITLES[prob]] = summ
-        DOCS_RESULTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(out / "summary" / f"{prob}_{variant}.json", DOCS_RESULTS / f"{prob}_{variant}.json")
-        print(f"## {prob} ({variant})\n\n{analysis.markdown_table(summ)}\n\n{analysis.ratio_table(summ)}\n")
-        print(analysis.picks_table(summ) + "\n")
+    for prob in HEADLINE:
+        if (out / "runs" / prob / variant).is_dir():
+            summ = _publish(prob, variant, out)
+            curves[TITLES[prob]] = (summ, YLABEL[summ["metric"]])
+            ratios[TITLES[prob]] = summ
     if curves:
         print(plots.plot_curves(curves, DOCS_IMG / f"results_curves_{variant}.png"))
         print(plots.plot_ratios(ratios, DOCS_IMG / f"results_ratios_{variant}.png"))
+    if variant != "default":
+        return
+    vcurves = {}
+    for prob, var, title in VARIANTS:
+        if (out / "runs" / prob / var).is_dir():
+            summ = _publish(prob, var, out)
+            vcurves[title] = (summ, YLABEL[summ["metric"]])
+    for p in (out / "summary").glob("ablations_*.json"):
+        if "quick" not in p.name:
+            shutil.copy(p, DOCS_RESULTS / p.name)
+    if vcurves:
+        print(plots.plot_curves(vcurves, DOCS_IMG / "results_variants.png"))
 
 
 def main(argv: list[str] | None = None) -> int:

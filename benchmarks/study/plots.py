@@ -22,8 +22,12 @@ def _color(name: str, i: int) -> str:
 def plot_curves(panels: dict[str, tuple[dict[str, Any], str]], path: Path, log_y: bool = True) -> Path:
     """One panel per study: mean score vs labels per strategy, band = ± 1 std over seeds."""
     n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.2), squeeze=False)
-    for ax, (title, (summ, ylabel)) in zip(axes[0], panels.items()):
+    ncol = min(3, n)
+    nrow = -(-n // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5.6 * ncol, 4.4 * nrow), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    for ax, (title, (summ, ylabel)) in zip(axes.ravel(), panels.items()):
         x = summ["labels"]
         for i, (name, e) in enumerate(summ["strategies"].items()):
             m, s = e["mean"], e["std"]

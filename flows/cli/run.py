@@ -1,0 +1,139 @@
+"""``alflow run CONFIG``: start or resume a campaign as a Prefect flow run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from flows.cli.errors import UserError, existing_file, fail, user_error_types
+from flows.cli.progress import make_hooks
+
+
+def add_parser(sub: Any) -> None:
+    r = sub.add_parser("run", help="start or resume a campaign", description=(
+        "Start the campaign described by CONFIG, or resume it from its store: finished "
+        "iterations are kept, requested-but-unlabelled points are sent again, labelled points "
+        "never. Ends by printing where the store and the report are."))
+    r.add_argument("config", help="campaign TOML file")
+    r.add_argument("--verbose", "-v", action="store_true", help="show Prefect's own log lines")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars even on a terminal")
+    r.set_defaults(func=run)
+
+
+def quiet_prefect(verbose: bool) -> None:
+    """Keep Prefect's console to warnings unless --verbose; logs still reach the API/UI."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline-friendly
+    if verbose:
+        return
+    import logging
+
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "WARNING")
+    for name in ("distributed", "tornado"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def precheck_api() -> None:
+    """With PREFECT_API_URL set, the server must answer (else one line, not a traceback)."""
+    url = os.environ.get("PREFECT_API_URL")
+    if not url:
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=10) as r:
+            if r.status == 200:
+                return
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise UserError(
+            f"cannot reach the Prefect API at {url} (PREFECT_API_URL): {reason}; start "
+            "`prefect server start` or unset PREFECT_API_URL to use the ephemeral API"
+        ) from None
+
+
+def precheck_store(cfg: Any) -> None:
+    """Fail fast (exit 2, no flow run) on a bad, foreign, mismatched or busy store."""
+    from alcore.campaign import MUTABLE_KEYS
+    from alcore.store import CampaignStore
+
+    path = cfg.store_path
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise UserError(f"campaign.store is a directory: {path}")
+    with CampaignStore.open(path, mode="r") as st:
+        st.check_config(cfg.to_dict(), mutable=MUTABLE_KEYS)
+    CampaignStore.open(path, mode="a").close()  # StoreInUseError while another run holds it
+
+
+def run(args: argparse.Namespace) -> int:
+    from alcore.campaign import resolve_oracle
+    from alcore.config import load_config
+
+    existing_file(args.config, "config")
+    cfg = load_config(args.config)
+    resolve_oracle(cfg)
+    precheck_store(cfg)
+    precheck_api()
+    quiet_prefect(args.verbose)
+
+    from alcore import campaign
+    from flows.campaign import campaign_flow
+
+    api = os.environ.get("PREFECT_API_URL")
+    verb = "resuming" if cfg.store_path.exists() else "starting"
+    print(f"{verb} campaign '{cfg.campaign.name}' (store {cfg.store_path}); Prefect API: "
+          f"{api or 'ephemeral (set PREFECT_API_URL to watch it in a Prefect UI)'}", flush=True)
+    tty = sys.stdout.isatty() and not args.no_progress
+    hooks = make_hooks(tty)
+    old = campaign.set_hooks(hooks)
+    if hasattr(hooks, "start"):
+        hooks.start()
+    t0 = time.perf_counter()
+    try:
+        state = campaign_flow(str(Path(args.config).resolve()), return_state=True)
+    except KeyboardInterrupt:
+        if hasattr(hooks, "stop"):
+            hooks.stop()
+        print("interrupted: every acknowledged label is in the store; run the same command to resume",
+              file=sys.stderr)
+        return 130
+    finally:
+        if hasattr(hooks, "stop"):
+            hooks.stop()
+        campaign.set_hooks(old)
+    elapsed = time.perf_counter() - t0
+    if state.is_failed() or state.is_crashed():
+        try:
+            state.result()
+        except user_error_types() as exc:
+            return fail(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a real failure: one line here, details in the logs
+            print(f"alflow: campaign failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"store (resumable): {cfg.store_path}", file=sys.stderr)
+            return 1
+        return 1
+    result: dict[str, Any] = {}
+    try:
+        data = state.result(raise_on_failure=False)
+        if isinstance(data, dict):
+            result = data
+    except Exception:  # noqa: BLE001
+        result = {}
+    report = result.get("report") or {}
+    print(f"campaign '{cfg.campaign.name}' {result.get('state', state.name.lower())} in {elapsed:.0f}s: "
+          f"{result.get('labeled', '?')} labelled, {result.get('failed', '?')} failed")
+    print(f"store:  {cfg.store_path}")
+    if report:
+        main = report.get("html") or report.get("markdown") or next(iter(report.values()))
+        print(f"report: {main}")
+    else:
+        print(f"report: not written (run `alflow report {cfg.store_path}`)")
+    return 0

@@ -1,0 +1,39 @@
+"""``alflow status STORE``: where a campaign stands (read-only; works while it runs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from flows.cli.errors import existing_file, fmt, json_default
+
+
+def add_parser(sub: Any) -> None:
+    s = sub.add_parser("status", help="show where a campaign stands",
+                       description="Labels, failures, iterations and metrics of a store (read-only; "
+                                   "works while the campaign runs).")
+    s.add_argument("store", help="campaign store (.h5)")
+    s.add_argument("--json", action="store_true", help="machine-readable JSON")
+    s.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from alcore.campaign import status
+
+    existing_file(args.store, "store")
+    st = status(args.store)
+    if args.json:
+        print(json.dumps(st, indent=2, default=json_default))
+        return 0
+    print(f"campaign {st['name']} ({st['oracle']}, {st['strategy']}): {st['store']}")
+    it = st["iteration"]
+    print(f"  iterations finished: {0 if it is None else it + 1} of {st['iterations_planned'] + 1}"
+          f"   labels: {st['labeled']} ok, {st['failed']} failed, {st['requested']} pending "
+          f"(budget {st['label_budget']}, pool {st['pool']})")
+    if st["stop_requested"]:
+        print("  stop requested: the campaign stops after its current step")
+    for m in st["metrics"]:
+        print(f"  it {m['iteration']:>3}: labels {m.get('labeled', '-'):>6}  rmse {fmt(m.get('rmse'))}"
+              f"  r2 {fmt(m.get('r2'), '.4f')}  nll {fmt(m.get('nll'))}")
+    return 0

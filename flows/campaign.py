@@ -17,7 +17,10 @@ Design choices (see docs and shared notes on Prefect/Dask):
 
 from __future__ import annotations
 
+import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,37 @@ def _flow_run_name() -> str:
         except Exception:  # noqa: BLE001 - a bad store fails the flow itself with a clear message
             pass
     return f"{cfg.campaign.name} it {first}-{max(first, cfg.budget.iterations)}"
+
+
+@contextmanager
+def _stop_on_signals(session: campaign.CampaignSession) -> Iterator[list[int]]:
+    """SIGINT (Ctrl-C) and SIGTERM ask the campaign to stop like ``alflow stop``.
+
+    The labels in flight are stored, the flow run ends Cancelled, and the same command
+    resumes. A second signal aborts at once (the store still keeps every acknowledged label).
+    Yields the list of signals received. Signal handlers can only be set in the main thread;
+    elsewhere (a flow run in a worker thread) this does nothing.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if received:
+            raise KeyboardInterrupt  # the user insists
+        received.append(signum)
+        session.request_stop()
+        campaign.get_hooks().message(
+            f"{signal.Signals(signum).name}: stopping after the evaluations in flight "
+            "(send it again to abort now)")
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class _CancelWatcher:
@@ -121,14 +155,18 @@ def campaign_flow(config_path: str) -> Any:
         except Exception as exc:  # noqa: BLE001 - monitoring must never stop a campaign
             logger.warning("could not update artifacts: %s", exc)
 
+    signals: list[int] = []
     try:
         watcher.start()
         publish("starting")
-        result = campaign.drive(session, steps=prefect_steps(),
-                                on_iteration=lambda rec: publish(f"running (iteration {rec['iteration']} done)"))
+        with _stop_on_signals(session) as signals:
+            result = campaign.drive(session, steps=prefect_steps(),
+                                    on_iteration=lambda rec: publish(f"running (iteration {rec['iteration']} done)"))
         reason = result["stop_reason"]
         state_text = f"stopped: {reason}" if reason not in ("iterations", "budget spent") else "complete"
-        if watcher.cancelled:
+        if signals:
+            state_text = f"stopped on {signal.Signals(signals[0]).name} (resume with the same command)"
+        elif watcher.cancelled:
             state_text = "cancelled (resume with the same command)"
         publish(state_text, report=str(Path(summary["report_dir"]) / "report.html"))
     except Exception as exc:
@@ -142,8 +180,9 @@ def campaign_flow(config_path: str) -> Any:
     result["report"] = report
     result["report_dir"] = summary["report_dir"]
     result["state"] = state_text
+    result["signal"] = signal.Signals(signals[0]).name if signals else None
     logger.info("campaign %s %s: %d labelled, %d failed; store %s", name, state_text,
                 result["labelled"], result["failed"], store_path)
-    if watcher.cancelled:
-        return Cancelled(message="campaign stopped on cancellation; rerun to resume", data=result)
+    if watcher.cancelled or signals:
+        return Cancelled(message=f"campaign {state_text}", data=result)
     return Completed(message=state_text, data=result)

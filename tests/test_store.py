@@ -236,6 +236,11 @@ def test_update_config_persists(tmp_path):
             s.update_config(dict(CONFIG, model={}))
     with CampaignStore.open(p) as r:
         assert r.config["budget"]["max_labels"] == 99
+    with CampaignStore.open(p, "a") as s:  # the caller checked the resume rules itself
+        s.update_config(dict(CONFIG, budget={"max_labels": 99}, model={"hidden": [4]}),
+                        mutable=None)
+    with CampaignStore.open(p) as r:
+        assert r.config["model"] == {"hidden": [4]}
 
 
 def test_stop_flag_reaches_the_writer_from_a_reader(tmp_path):

@@ -58,7 +58,10 @@ def seconds(x: Any, name: str) -> float | None:
     """A time or duration in seconds; None (stored as NaN) when unknown."""
     if x is None:
         return None
-    v = float(x)
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number of seconds or None, got {x!r}") from None
     return None if math.isnan(v) else v
 
 

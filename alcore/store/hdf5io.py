@@ -4,8 +4,9 @@ Why atomic replacement: HDF5 has no journal, so a process killed while h5py modi
 can leave it unopenable. alflow therefore never modifies the store file in place. A fold
 (:func:`write_store`) copies the current file to ``<store>.tmp`` (a plain byte copy, cheap),
 applies the changes to the copy with h5py, fsyncs it, ``os.replace``s it over the store and
-fsyncs the directory. A kill at any moment leaves either the old or the new complete file; a
-left-over ``.tmp`` is garbage that the next writer deletes.
+fsyncs the directory (:func:`alcore.store.fsutil.atomic_write`). A kill at any moment leaves
+either the old or the new complete file; a left-over ``.tmp`` is garbage that the next writer
+deletes, and a failure before the rename (a full disk) removes it at once.
 
 Only plain types are written (numbers, fixed arrays, UTF-8 variable-length strings, JSON
 strings); no pickles, no object references, so h5dump/HDFView/pandas read the file without

@@ -12,10 +12,10 @@ in between leaves a store that a second ``repair`` finishes.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-import os
 
 from . import hdf5io, journal, recovery
 from .errors import JournalCorruptError, StoreCorruptError, StoreNotFoundError
@@ -42,31 +42,27 @@ class RepairReport:
     lost_seqs: list[tuple[int, int]] = field(default_factory=list)  # inclusive ranges
     backup: Path | None = None
 
-    @property
-    def changed(self) -> bool:
-        return self.problem is not None and not self.dry_run
-
     def lines(self) -> list[str]:
         if self.problem is None:
             return [f"{self.journal}: every record verifies; nothing to repair"]
-        would = "would " if self.dry_run else ""
+
+        def did(past: str, present: str) -> str:
+            return f"would {present}" if self.dry_run else past
+
         out = [f"{self.store}: {self.problem}"]
         if self.foreign_id:
             out.append(f"the journal belongs to another store (id {self.foreign_id}); "
-                       f"{would}set it aside unapplied and start a fresh journal")
+                       f"{did('set it aside', 'set it aside')} unapplied and "
+                       f"{did('started', 'start')} a fresh journal")
         else:
             if self.header_problem:
                 out.append(f"the journal header is damaged ({self.header_problem}); its "
                            "records are taken to belong to this store")
             n = len(self.kept) + self.already_folded
-            out.append(f"{would}keep {n} record(s) that verify: {len(self.kept)} applied to "
-                       f"the store file, {self.already_folded} it already held"
-                       if self.dry_run else
-                       f"kept {n} record(s) that verify: {len(self.kept)} applied to the store "
-                       f"file, {self.already_folded} it already held")
+            out.append(f"{did('kept', 'keep')} {n} record(s) that verify: {len(self.kept)} "
+                       f"applied to the store file, {self.already_folded} it already held")
             damaged = [d for d in self.dropped if not d.torn_tail and d.start > 0]
-            out.append(f"{would}drop {len(damaged)} record(s)" if self.dry_run
-                       else f"dropped {len(damaged)} record(s)")
+            out.append(f"{did('dropped', 'drop')} {len(damaged)} record(s)")
             for d in damaged:
                 out.append(f"  offset {d.start}-{d.end} ({d.size} bytes): {d.problem}"
                            f"{self.where.get(d.start, '')}")

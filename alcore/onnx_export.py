@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ACTIVATION_BUILDERS", "OPSET", "IR_VERSION", "build_onnx", "export_onnx",
+__all__ = ["ACTIVATION_BUILDERS", "OPSET", "IR_VERSION", "build_onnx", "export_onnx", "onnx_bytes",
            "surrogate_metadata"]
 
 OPSET = 17
@@ -200,10 +200,8 @@ def surrogate_metadata(s: Any) -> dict[str, str]:
     return meta
 
 
-def export_onnx(s: Any, path: str | os.PathLike[str]) -> Path:
-    """Write the ONNX file of surrogate ``s`` (a :class:`~alcore.surrogate.Surrogate`) to
-    ``path`` atomically (a partial file is never left under that name); returns the path."""
-    onnx = _onnx()
+def onnx_bytes(s: Any) -> bytes:
+    """The serialised ONNX model of surrogate ``s`` (a :class:`~alcore.surrogate.Surrogate`)."""
     cols = ", ".join(s.input_names)
     model = build_onnx(
         s.state, metadata=surrogate_metadata(s),
@@ -214,11 +212,14 @@ def export_onnx(s: Any, path: str | os.PathLike[str]) -> Path:
              f"{s.campaign or '?'}), {s.choice.describe()}: the deterministic (dropout-off) "
              f"mean prediction in original units. Inputs X columns: {cols}. Metadata: "
              "input_names, output_names, bounds, test metrics."))
+    return model.SerializeToString()
+
+
+def export_onnx(s: Any, path: str | os.PathLike[str]) -> Path:
+    """Write the ONNX file of surrogate ``s`` to ``path`` atomically (complete or absent,
+    never half-written under that name); returns the path."""
+    from alcore.store.fsutil import atomic_write  # noqa: PLC0415 - the store's crash-safe write
+
     out = Path(path)
-    tmp = out.with_name(out.name + ".part")
-    try:
-        tmp.write_bytes(model.SerializeToString())
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(out, onnx_bytes(s), tmp=out.with_name(out.name + ".part"))
     return out

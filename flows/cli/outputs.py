@@ -1,9 +1,9 @@
 """Where a command may write: never onto a store or its companion files, never over a file
 the user did not say may go (``--force``), never a half-written file under the final name.
 
-Shared by ``alflow predict`` and ``alflow export-model``. The companion rule matches the store
-engineer's ``StoreFiles.owns`` (``<store>``, ``<store><suffix>`` and ``<store><suffix>.<any>``
-for the journal, lock, temp and stop files, symlinks resolved); switch to it once merged.
+Shared by ``alflow predict`` and ``alflow export-model``; the rules are the store's own
+(:meth:`alcore.store.files.StoreFiles.owns`, :func:`alcore.store.fsutil.atomic_write`), as
+``alflow export`` uses them.
 """
 from __future__ import annotations
 
@@ -14,46 +14,32 @@ from typing import IO
 
 from flows.cli.errors import UserError
 
-_COMPANION_SUFFIXES = (".journal", ".lock", ".tmp", ".stop")
-
-
-def _real(path: Path) -> Path:
-    return Path(os.path.realpath(os.path.abspath(path)))
-
-
-def belongs_to_store(path: Path, store: Path) -> bool:
-    """True if ``path`` is the store file or one of its companions (after resolving links)."""
-    target = _real(path)
-    for s in {_real(store), Path(os.path.abspath(store))}:
-        if target == s:
-            return True
-        if target.parent == s.parent:
-            for suffix in _COMPANION_SUFFIXES:
-                side = s.name + suffix
-                if target.name == side or target.name.startswith(side + "."):
-                    return True
-    return False
-
 
 def check_output_path(out: Path, store: Path, *, force: bool) -> Path:
     """``out`` if a command may write it; a UserError (nothing written) otherwise."""
-    if belongs_to_store(out, store):
+    from alcore.store.files import StoreFiles
+
+    if StoreFiles.of(store).owns(out):
         raise UserError(f"refusing to write {out}: it is the campaign store {store} or one of "
-                        "its companion files (choose another output path)")
+                        "its files (journal, lock, temp, stop); choose another output path")
     if out.is_dir():
         raise UserError(f"output {out} is a directory; give a file name")
-    if out.exists() and not force:
+    if os.path.lexists(out) and not force:
         raise UserError(f"output {out} already exists; pass --force to overwrite it")
     return out
 
 
-def write_atomically(out: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write through ``<out>.part`` and rename, so ``out`` is either old or complete."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    try:
+def write_atomically(out: Path, write: Callable[[IO[bytes]], None], *, force: bool) -> None:
+    """Write through ``<out>.part``, fsync and rename, so ``out`` is either old or complete
+    (and, without ``force``, never replaces a file that appeared meanwhile)."""
+    from alcore.store.fsutil import atomic_write
+
+    def to_path(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
             write(fh)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        atomic_write(out, to_path, tmp=out.with_name(out.name + ".part"), overwrite=force)
+    except FileExistsError:
+        raise UserError(f"output {out} already exists; pass --force to overwrite it") from None

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         def write(fh: Any) -> None:
             write_npz(fh, points, s.input_names, s.output_names, mean, std, flags, s.iteration)
-    write_atomically(out, write)
+    write_atomically(out, write, force=args.force)
     print(f"wrote {len(points.X)} predictions to {out} ({note}; "
           f"{int(flags.sum())} extrapolated)")
     return 0

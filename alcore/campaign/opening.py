@@ -1,6 +1,6 @@
 """Open a campaign: create its store from the config, or reopen it and check the config (resume).
 
-Also says which config keys a resume may change (:data:`MUTABLE_KEYS`).
+Which config keys a resume may change is :data:`alcore.config.MUTABLE_KEYS` (re-exported here).
 """
 
 from __future__ import annotations
@@ -14,34 +14,9 @@ from alcore.campaign.errors import CampaignSetupError
 from alcore.campaign.pool import _build_pool_and_test
 from alcore.campaign.records import plan
 from alcore.campaign.runtime import _get_oracle, _key, _Runtime, _runtimes, _runtimes_lock, _shutdown
-from alcore.config import CampaignConfig, next_deadline
+from alcore.config import MUTABLE_KEYS, CampaignConfig, check_resume, next_deadline
 
 __all__ = ["MUTABLE_KEYS", "open_campaign", "initialise"]
-
-# Config keys that may change when a campaign is resumed: how long and where it runs, and
-# training knobs that do not change the architecture. Everything else (oracle, pool, test set,
-# seed, architecture, strategy) defines *what* the campaign is; changing it on resume would mix
-# two campaigns in one store, so the store refuses (ConfigMismatchError).
-MUTABLE_KEYS = (
-    "budget",
-    "dask",
-    "campaign.name",
-    "campaign.store",
-    "campaign.report_dir",
-    "model.device",
-    "model.epochs",
-    "model.min_steps",
-    "model.patience",
-    "model.early_stopping",
-    "model.val_fraction",
-    "model.lr",
-    "model.lr_schedule",
-    "model.weight_decay",
-    "model.batch_size",
-    "acquisition.batch_size",
-    "acquisition.samples",
-)
-
 
 def open_campaign(cfg: CampaignConfig, *, now: datetime | None = None) -> dict[str, Any]:
     """Create the store (new campaign) or open it and check the config (resume).
@@ -65,7 +40,7 @@ def open_campaign(cfg: CampaignConfig, *, now: datetime | None = None) -> dict[s
         store = CampaignStore.open(path, mode="a")
         try:
             # Raises ConfigMismatchError naming the keys; a changed budget etc. is recorded.
-            store.check_config(cfg.to_dict(), mutable=MUTABLE_KEYS)
+            check_resume(store.config, cfg.to_dict(), source=str(path))
             if flatten(store.config) != flatten(cfg.to_dict()):
                 store.update_config(cfg.to_dict(), mutable=MUTABLE_KEYS)
         except BaseException:

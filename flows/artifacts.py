@@ -57,7 +57,7 @@ def metrics_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for rec in history:
         m, t = rec.get("metrics") or {}, rec.get("timings") or {}
-        row: dict[str, Any] = {"iteration": rec["iteration"], "labels": m.get("labeled")}
+        row: dict[str, Any] = {"iteration": rec["iteration"], "labels": m.get("labelled")}
         for k in ("rmse", "mae", "r2", "nll"):
             v = m.get(k)
             row[k] = round(v, 6) if isinstance(v, (int, float)) and math.isfinite(v) else None

@@ -84,10 +84,10 @@ def test_run_status_report_export_end_to_end(tmp_path: Path, prefect_server) -> 
     s = alflow("status", str(store), "--json")
     assert s.returncode == 0, s.stderr
     st = json.loads(s.stdout)
-    assert st["labeled"] == 10 + 2 * 6 and st["failed"] == 0 and st["iteration"] == 2
+    assert st["labelled"] == 10 + 2 * 6 and st["failed"] == 0 and st["iteration"] == 2
     assert [m["iteration"] for m in st["metrics"]] == [0, 1, 2]
     assert all(np.isfinite(m["rmse"]) and m["on"] == "test" for m in st["metrics"])
-    assert [m["labeled"] for m in st["metrics"]] == [10, 16, 22]
+    assert [m["labelled"] for m in st["metrics"]] == [10, 16, 22]
 
     human = alflow("status", str(store))
     assert human.returncode == 0 and "iterations finished: 3 of 3" in human.stdout
@@ -109,7 +109,7 @@ def test_run_status_report_export_end_to_end(tmp_path: Path, prefect_server) -> 
     # the same command again: resumes, finds nothing left to do, spends nothing
     again = alflow("run", str(cfg), env=env)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert json.loads(alflow("status", str(store), "--json").stdout)["labeled"] == 22
+    assert json.loads(alflow("status", str(store), "--json").stdout)["labelled"] == 22
 
 
 def test_custom_oracle_from_a_file_on_the_embedded_defaults(tmp_path: Path) -> None:
@@ -141,7 +141,7 @@ def test_custom_oracle_from_a_file_on_the_embedded_defaults(tmp_path: Path) -> N
     starts, ends = calls(tmp_path / "calls.log")
     assert sum(ends.values()) == 8 + 4 and max(starts.values()) == 1
     st = json.loads(alflow("status", str(tmp_path / "store.h5"), "--json").stdout)
-    assert st["oracle"] == "f" and st["labeled"] == 12
+    assert st["oracle"] == "f" and st["labelled"] == 12
 
 
 # ------------------------------------------------------------------------- exit codes
@@ -264,14 +264,14 @@ def test_store_in_use_is_refused(tmp_path: Path) -> None:
     from alcore.config import load_config
 
     cfg_path = write_toml(tmp_path / "c.toml", counting_config(tmp_path))
-    s = campaign.open_campaign(load_config(cfg_path))  # this process now holds the writer lock
+    session = campaign.open_campaign(load_config(cfg_path))  # this process now holds the writer lock
     try:
         _assert_user_error(alflow("run", str(cfg_path)), "in use")
-        assert json.loads(alflow("status", str(tmp_path / "store.h5"), "--json").stdout)["labeled"] == 0
+        assert json.loads(alflow("status", str(tmp_path / "store.h5"), "--json").stdout)["labelled"] == 0
         stop = alflow("stop", str(tmp_path / "store.h5"))
         assert stop.returncode == 0 and "stop requested" in stop.stdout
     finally:
-        campaign.close(s["store"])
+        session.close()
 
 
 def test_help_on_every_command() -> None:
@@ -317,7 +317,7 @@ def test_kill_during_labelling_then_resume(tmp_path: Path, prefect_server) -> No
     finally:
         del os.environ["ALFLOW_TEST_CALLS"]
     ref_calls = sum(calls(ref_dir / "calls.log")[0].values())
-    assert ref["labeled"] == expected_labels and ref_calls == expected_labels
+    assert ref["labelled"] == expected_labels and ref_calls == expected_labels
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -360,12 +360,12 @@ def test_kill_during_labelling_then_resume(tmp_path: Path, prefect_server) -> No
 
     starts, ends = calls(log)
     with CampaignStore.open(run_dir / "store.h5", "r") as st:
-        assert st.n_labelled == expected_labels == ref["labeled"]
+        assert st.n_labelled == expected_labels == ref["labelled"]
         assert st.duplicates_ignored == 0
         assert len(st.requested_indices()) == 0 and len(st.failed_indices()) == 0
         labelled = [key(x) for x in np.asarray(st.pool_X)[st.labelled_indices()]]
     print(json.dumps({"kill_resume": {
-        "labels": len(labelled), "uninterrupted_labels": ref["labeled"],
+        "labels": len(labelled), "uninterrupted_labels": ref["labelled"],
         "labelled_before_kill": len(labelled_at_kill), "in_flight_at_kill": len(in_flight),
         "oracle_calls": sum(starts.values()), "uninterrupted_calls": ref_calls,
         "points_called_twice": sum(1 for n in starts.values() if n > 1)}}))

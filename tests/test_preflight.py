@@ -263,4 +263,4 @@ def test_the_largest_accepted_seed_runs(tmp_path: Path, monkeypatch) -> None:
         tmp_path, campaign={"seed": SEED_MAX}, budget={"iterations": 1}, test={"size": 4})))
     preflight(cfg)
     out = campaign.run(cfg)
-    assert out["labeled"] == 12
+    assert out["labelled"] == 12

@@ -7,13 +7,21 @@ table split, or random points labelled through the dispatcher.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from alcore.campaign.errors import CampaignSetupError
-from alcore.campaign.hooks import _say
-from alcore.campaign.runtime import _get_dispatcher, _get_oracle, _Runtime
+from alcore.campaign.hooks import say
+from alcore.campaign.seeds import Seeds
+from alcore.config import CampaignConfig
+
+if TYPE_CHECKING:
+    from oracles import Dispatcher, Oracle
+
+__all__ = ["build_pool_and_test"]
 
 
 def _load_array_file(path: Path, what: str) -> np.ndarray:
@@ -49,26 +57,34 @@ def _load_test_file(path: Path, d: int) -> tuple[np.ndarray, np.ndarray]:
     return arr[:, :d], arr[:, d:]
 
 
-def _label_directly(rt: _Runtime, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Label a test set through the dispatcher (simulators), dropping failed points."""
-    oracle = _get_oracle(rt)
-    disp = _get_dispatcher(rt)
+def _label_directly(oracle: Oracle, dispatcher: Dispatcher, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Label a test set through the dispatcher (simulators), dropping failed points.
+
+    An error that is the same for every point (kind ``setup``: wrong output shape, missing
+    parameter, import error) ends the labelling at once: the store is not created.
+    """
     ys: dict[int, np.ndarray] = {}
-    for r in disp.evaluate(oracle, X, np.arange(len(X))):
+    for r in dispatcher.evaluate(oracle, X, np.arange(len(X))):
         if r.ok:
             ys[int(r.index)] = np.asarray(r.y, float).reshape(-1)
+        elif getattr(r, "kind", "error") == "setup":
+            raise CampaignSetupError(f"oracle '{oracle.name}': {r.reason}")
     keep = np.array(sorted(ys), dtype=int)
     if keep.size < len(X):
-        _say(f"test set: {len(X) - keep.size} of {len(X)} points failed and were dropped")
+        say(f"test set: {len(X) - keep.size} of {len(X)} points failed and were dropped")
     if keep.size == 0:
         return X[:0], np.zeros((0, oracle.output_dim))
     return X[keep], np.stack([ys[i] for i in keep])
 
 
-def _build_pool_and_test(rt: _Runtime) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    cfg = rt.config
-    oracle = _get_oracle(rt)
-    seed = cfg.campaign.seed
+def build_pool_and_test(cfg: CampaignConfig, oracle: Oracle, seeds: Seeds,
+                        get_dispatcher: Callable[[], Dispatcher],
+                        ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The pool and test set of a new campaign: ``(pool_X, test_X, test_y)``.
+
+    ``get_dispatcher`` is called only when a simulator test set must be labelled, so a
+    campaign on a table or with a test file never starts a Dask cluster here.
+    """
     d = int(oracle.input_dim)
     fixed = oracle.fixed_points()
     test_X = test_y = None
@@ -76,7 +92,7 @@ def _build_pool_and_test(rt: _Runtime) -> tuple[np.ndarray, np.ndarray | None, n
         # Pool-based oracle (a table): pool and test set are a seeded split of its points.
         fixed = np.asarray(fixed, dtype=float)
         n = len(fixed)
-        perm = np.random.default_rng(seed).permutation(n)
+        perm = np.random.default_rng(seeds.table_split).permutation(n)
         n_test = cfg.test.size
         if cfg.test.file is not None:
             test_X, test_y = _load_test_file(Path(cfg.test.file), d)
@@ -110,12 +126,12 @@ def _build_pool_and_test(rt: _Runtime) -> tuple[np.ndarray, np.ndarray | None, n
             )
         from alcore.design import make_design  # noqa: PLC0415
 
-        pool_X = np.asarray(make_design(cfg.pool.design, cfg.pool.size, oracle.bounds, seed))
+        pool_X = np.asarray(make_design(cfg.pool.design, cfg.pool.size, oracle.bounds, seeds.pool))
     if cfg.test.file is not None:
         test_X, test_y = _load_test_file(Path(cfg.test.file), d)
     elif cfg.test.size:
         from alcore.design import make_design  # noqa: PLC0415
 
-        X = np.asarray(make_design("random", cfg.test.size, oracle.bounds, seed + 7919))
-        test_X, test_y = _label_directly(rt, X)
+        X = np.asarray(make_design("random", cfg.test.size, oracle.bounds, seeds.test))
+        test_X, test_y = _label_directly(oracle, get_dispatcher(), X)
     return pool_X, test_X, test_y

@@ -103,8 +103,7 @@ def preflight(cfg: CampaignConfig, *, build_oracle: bool = True, reach_scheduler
 
 
 def _build_oracle(cfg: CampaignConfig) -> Any:
-    from alcore.campaign.errors import CampaignSetupError  # noqa: PLC0415 (alcore.campaign imports us)
-    from alcore.campaign.runtime import resolve_oracle  # noqa: PLC0415
+    from alcore.campaign import CampaignSetupError, resolve_oracle  # noqa: PLC0415 (alcore.campaign imports us)
 
     try:
         return resolve_oracle(cfg)

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         result = {}
     report = result.get("report") or {}
     print(f"campaign '{cfg.campaign.name}' {result.get('state', state.name.lower())} in {elapsed:.0f}s: "
-          f"{result.get('labeled', '?')} labelled, {result.get('failed', '?')} failed")
+          f"{result.get('labelled', '?')} labelled, {result.get('failed', '?')} failed")
     print(f"store:  {cfg.store_path}")
     if report:
         main = report.get("html") or report.get("markdown") or next(iter(report.values()))

@@ -189,13 +189,15 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.tom
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_shipped_configs_validate_and_build_their_oracle(path: Path) -> None:
-    from alcore.campaign import resolve_oracle
+    from alcore.config import preflight
     from oracles.datasets import candidate_paths
 
     cfg = load_config(path)
     if cfg.oracle.name == "california" and not any(p.exists() for p in candidate_paths()):
         pytest.skip("cal_housing.data is not on this machine (../shared/data exists only here and in CI)")
-    oracle = resolve_oracle(cfg)
+    checked = preflight(cfg)  # what `alflow validate` and the start of `alflow run` check
+    oracle = checked.oracle
+    assert checked.pool_size is not None and cfg.label_budget <= checked.pool_size
     assert oracle.input_dim >= 1
     if cfg.oracle.bounds is not None:
         assert oracle.input_dim == len(cfg.oracle.bounds)

@@ -112,6 +112,8 @@ CASES: list[tuple[str, Any, str]] = [
      "budget: up to 408 labels (budget.initial 8 + budget.iterations 100 x acquisition.batch_size 4) but the pool "
      "holds only 64 points"),
     ("pool-size-true", {"pool": {"size": True}}, "pool.size: must be an integer, got true (a boolean)"),
+    ("report-dir-under-a-file", lambda tmp: ((tmp / "notes").write_text("x"), {"campaign": {"report_dir": "notes/rep"}})[1],
+     "campaign.report_dir: cannot create "),
 ]
 
 

@@ -73,10 +73,11 @@ def preflight(cfg: CampaignConfig, *, build_oracle: bool = True, reach_scheduler
     resume = Path(cfg.store_path).exists()
     problems: list[str] = []
 
-    for problem in (device_problem(cfg.model.device),
-                    writable_problem(cfg.store_path, "campaign.store"),
-                    folder_problem(cfg.report_dir, "campaign.report_dir" if cfg.campaign.report_dir else
-                                   "report folder (campaign.report_dir)")):
+    store_problem = writable_problem(cfg.store_path, "campaign.store")
+    # The default report folder sits beside the store: one problem, said once.
+    report_problem = (folder_problem(cfg.report_dir, "campaign.report_dir")
+                      if cfg.campaign.report_dir is not None or store_problem is None else None)
+    for problem in (device_problem(cfg.model.device), store_problem, report_problem):
         if problem:
             problems.append(problem)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from alcore import campaign
-from alcore.config import load_config
-from alcore.store import CampaignStore, ConfigMismatchError, StoreStatus
+from alcore.config import ConfigMismatchError, load_config
+from alcore.store import CampaignStore, StoreStatus
 
 from campaign_helpers import calls, counting_config, write_toml
 

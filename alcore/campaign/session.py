@@ -24,7 +24,7 @@ from alcore._util import flatten
 from alcore.campaign.errors import CampaignSetupError
 from alcore.campaign.pool import build_pool_and_test
 from alcore.campaign.seeds import Seeds, seeds
-from alcore.config import CampaignConfig, next_deadline, parse_config
+from alcore.config import MUTABLE_KEYS, CampaignConfig, check_resume, next_deadline, parse_config
 
 if TYPE_CHECKING:  # the heavy imports stay out of `alflow status` / `validate`
     from alcore.model import DropoutMLP
@@ -34,31 +34,6 @@ if TYPE_CHECKING:  # the heavy imports stay out of `alflow status` / `validate`
 __all__ = ["MUTABLE_KEYS", "CampaignSession", "open_campaign", "resolve_oracle"]
 
 log = logging.getLogger("alcore.campaign")
-
-# Config keys that may change when a campaign is resumed: how long and where it runs, and
-# training knobs that do not change the architecture. Everything else (oracle, pool, test set,
-# seed, architecture, strategy) defines *what* the campaign is; changing it on resume would mix
-# two campaigns in one store, so the store refuses (ConfigMismatchError).
-MUTABLE_KEYS = (
-    "budget",
-    "dask",
-    "campaign.name",
-    "campaign.store",
-    "campaign.report_dir",
-    "model.device",
-    "model.epochs",
-    "model.min_steps",
-    "model.patience",
-    "model.early_stopping",
-    "model.val_fraction",
-    "model.lr",
-    "model.lr_schedule",
-    "model.weight_decay",
-    "model.batch_size",
-    "acquisition.batch_size",
-    "acquisition.samples",
-)
-
 
 def resolve_oracle(cfg: CampaignConfig) -> Oracle:
     """Build the oracle of a config (user errors become ``CampaignSetupError``)."""
@@ -196,7 +171,7 @@ def _resume(cfg: CampaignConfig, path: Path, deadline: datetime | None) -> Campa
 
     store = CampaignStore.open(path, mode="a")
     try:
-        store.check_config(cfg.to_dict(), mutable=MUTABLE_KEYS)
+        check_resume(store.config, cfg.to_dict(), source=str(path))
         if flatten(store.config) != flatten(cfg.to_dict()):
             store.update_config(cfg.to_dict(), mutable=MUTABLE_KEYS)
         stored = parse_config(store.config, source=f"{path} (stored config)")

@@ -220,7 +220,7 @@ def test_config_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
 
 # --------------------------------------------------- relative paths inside oracle.params (issue 16)
 def test_path_params_of_the_oracle_resolve_against_the_config_folder(tmp_path: Path, monkeypatch) -> None:
-    from alcore.campaign import resolve_oracle
+    from alcore.config import build_oracle
 
     sub = tmp_path / "cfgs"
     (sub / "data").mkdir(parents=True)
@@ -243,7 +243,7 @@ def test_path_params_of_the_oracle_resolve_against_the_config_folder(tmp_path: P
     assert params["workdir"] == str(Path("~/runs").expanduser())
     assert params["name"] == "data/not-a-path"  # not a path-named key: passed as written
     assert params["source"] == "s3://bucket/table.csv"  # URLs are left alone
-    oracle = resolve_oracle(load_config(config('path = "data/table.csv"')))
+    oracle = build_oracle(load_config(config('path = "data/table.csv"')))
     assert oracle.input_dim == 2 and len(oracle.fixed_points()) == 30
 
 

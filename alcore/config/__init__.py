@@ -9,6 +9,7 @@ Modules (one job each; import the names from ``alcore.config``):
 * :mod:`~alcore.config.preflight` — :func:`preflight`: the checks against the oracle, the files
   and this machine (:mod:`~alcore.config.machine`, :mod:`~alcore.config.memory`,
   :mod:`~alcore.config.points`) that ``validate``, ``run`` and ``open_campaign`` share;
+* :mod:`~alcore.config.oracle` — :func:`build_oracle`: the config's oracle, or one line why not;
 * :mod:`~alcore.config.resume` — :data:`MUTABLE_KEYS` and :func:`check_resume`: what a resume
   may change;
 * :mod:`~alcore.config.deadline` — :func:`resolve_deadline`: ``[budget] deadline`` as a
@@ -23,6 +24,7 @@ from alcore.config.deadline import (deadline_warning, describe_deadline, machine
                                     machine_timezone_name, next_deadline, resolve_deadline)
 from alcore.config.errors import ConfigError, ConfigMismatchError
 from alcore.config.loading import load_config, parse_config
+from alcore.config.oracle import build_oracle
 from alcore.config.preflight import Preflight, preflight
 from alcore.config.resume import MUTABLE_KEYS, check_resume
 from alcore.config.sections import (AcquisitionSection, BudgetSection, CampaignConfig, CampaignSection,
@@ -46,6 +48,7 @@ __all__ = [
     "strategy_names",
     "strategy_parameters",
     "preflight",
+    "build_oracle",
     "Preflight",
     "MUTABLE_KEYS",
     "check_resume",

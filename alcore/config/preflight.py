@@ -33,6 +33,7 @@ from alcore.config.deadline import deadline_warning, resolve_deadline
 from alcore.config.errors import ConfigError
 from alcore.config.machine import device_problem, folder_problem, ram_bytes, scheduler_problem, writable_problem
 from alcore.config.memory import MemoryEstimate, estimate_memory, format_bytes
+from alcore.config.oracle import build_oracle
 from alcore.config.points import read_pool_file, read_test_file
 from alcore.config.sections import CampaignConfig
 
@@ -44,7 +45,7 @@ class Preflight:
     """What :func:`preflight` checked and built on the way."""
 
     config: CampaignConfig
-    oracle: Any | None               # the resolved oracle (None only with build_oracle=False)
+    oracle: Any | None               # the resolved oracle (None only with with_oracle=False)
     input_dim: int | None            # d (None: unknown without the oracle and oracle.bounds)
     output_dim: int | None           # k (None: unknown without the oracle)
     resume: bool                     # the store exists: a resume (pool and test set are stored)
@@ -58,16 +59,16 @@ class Preflight:
     warnings: tuple[str, ...]        # worth saying, not errors (a deadline more than 20 h away)
 
 
-def preflight(cfg: CampaignConfig, *, build_oracle: bool = True, reach_scheduler: bool = True,
+def preflight(cfg: CampaignConfig, *, with_oracle: bool = True, reach_scheduler: bool = True,
               now: datetime | None = None) -> Preflight:
     """Check ``cfg`` against its oracle, files and this machine; raise ``ConfigError`` (one line
     naming every problem, prefixed by the config file) or return what was built.
 
-    ``build_oracle=False`` skips the oracle and what needs it (``alflow validate --no-oracle``);
+    ``with_oracle=False`` skips the oracle and what needs it (``alflow validate --no-oracle``);
     ``reach_scheduler=False`` skips the Dask scheduler (``alflow serve``: the scheduler of a
     nightly run may be started later). ``now`` fixes the time the deadline resolves against.
     """
-    oracle = _build_oracle(cfg) if build_oracle else None
+    oracle = build_oracle(cfg) if with_oracle else None
     d = int(oracle.input_dim) if oracle is not None else (len(cfg.oracle.bounds) if cfg.oracle.bounds else None)
     k = int(oracle.output_dim) if oracle is not None else None
     resume = Path(cfg.store_path).exists()
@@ -101,15 +102,6 @@ def preflight(cfg: CampaignConfig, *, build_oracle: bool = True, reach_scheduler
         pool_X=pool.X, test_X=pool.test_X, test_y=pool.test_y, memory=memory, ram_bytes=ram,
         deadline=resolve_deadline(cfg.budget, now), warnings=(warning,) if warning else (),
     )
-
-
-def _build_oracle(cfg: CampaignConfig) -> Any:
-    from alcore.campaign import CampaignSetupError, resolve_oracle  # noqa: PLC0415 (alcore.campaign imports us)
-
-    try:
-        return resolve_oracle(cfg)
-    except CampaignSetupError as exc:
-        raise ConfigError([str(exc)], cfg.source) from None
 
 
 @dataclass

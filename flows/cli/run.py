@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from flows.cli.console import hide_user_error_tracebacks, quiet_prefect
 from flows.cli.errors import existing_file, fail, user_error_types
 from flows.cli.prechecks import PrefectStartError, precheck_api, precheck_store, start_ephemeral_api
 from flows.cli.progress import make_hooks
@@ -23,20 +24,6 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--verbose", "-v", action="store_true", help="show Prefect's own log lines")
     r.add_argument("--no-progress", action="store_true", help="no progress bars even on a terminal")
     r.set_defaults(func=run)
-
-
-def quiet_prefect(verbose: bool) -> None:
-    """Keep Prefect's console to warnings unless --verbose; logs still reach the API/UI."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline-friendly
-    if verbose:
-        return
-    import logging
-
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "WARNING")
-    for name in ("distributed", "tornado"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def start_line(cfg: Any, checked: Any) -> str:
@@ -70,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
     from alcore import campaign
     from flows.campaign import campaign_flow
+
+    if not args.verbose:
+        hide_user_error_tracebacks()
 
     tty = sys.stdout.isatty() and not args.no_progress
     hooks = make_hooks(tty)
@@ -116,4 +106,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"report: {main}")
     else:
         print(f"report: not written (run `alflow report {cfg.store_path}`)")
+    if result.get("signal"):  # stopped cleanly on Ctrl-C / SIGTERM: the shell's convention
+        import signal
+
+        return 128 + int(signal.Signals[result["signal"]])
     return 0

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
-        checked = preflight(cfg, build_oracle=not args.no_oracle)
+        checked = preflight(cfg, with_oracle=not args.no_oracle)
     finally:
         sys.dont_write_bytecode = writes_bytecode
     changes = resume_changes(cfg)

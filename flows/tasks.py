@@ -30,7 +30,23 @@ from prefect.cache_policies import NO_CACHE
 from alcore import campaign
 from alcore.campaign import CampaignSession
 
-_COMMON: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
+def _retry_unless_user_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a failed step unless it failed on a user error: a retry cannot fix a config."""
+    from alcore.campaign import CampaignSetupError
+    from alcore.config import ConfigError
+    from alcore.store import StoreError
+
+    try:
+        state.result()
+    except (CampaignSetupError, ConfigError, StoreError):
+        return False
+    except Exception:  # noqa: BLE001 - anything else may be transient (disk, CUDA memory)
+        return True
+    return True
+
+
+_COMMON: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False,
+                           "retry_condition_fn": _retry_unless_user_error}
 
 _sessions: dict[str, CampaignSession] = {}
 _sessions_lock = threading.Lock()

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from alcore import campaign
-from alcore.config import load_config
-from alcore.store import CampaignStore, ConfigMismatchError, StoreStatus
+from alcore.config import ConfigMismatchError, load_config
+from alcore.store import CampaignStore, StoreStatus
 
 from campaign_helpers import calls, counting_config, write_toml
 
@@ -93,21 +94,25 @@ def test_stop_request_stops_before_next_batch_and_resume_clears_it(tmp_path: Pat
 
 
 def test_deadline_estimate_prevents_a_batch_that_cannot_finish(tmp_path: Path, calls_file: Path) -> None:
-    cfg = _cfg(tmp_path, budget={"deadline": "06:30"})
-    with campaign.open_campaign(cfg, now=datetime(2026, 1, 1, 22, 0)) as session:
-        assert session.deadline == datetime(2026, 1, 2, 6, 30)
+    cfg = _cfg(tmp_path, budget={"deadline": "06:30", "timezone": "Europe/Berlin"})
+    berlin = ZoneInfo("Europe/Berlin")
+    with campaign.open_campaign(cfg, now=datetime(2026, 1, 1, 22, 0, tzinfo=berlin)) as session:
+        assert session.deadline == datetime(2026, 1, 2, 6, 30, tzinfo=berlin)
         session.label_seconds.append(600.0)  # label steps took 10 minutes so far
-        assert campaign.should_stop(session, 1, now=datetime(2026, 1, 2, 6, 25)) == "deadline"
-        assert campaign.should_stop(session, 1, now=datetime(2026, 1, 2, 6, 15)) is None
-        assert campaign.should_stop(session, 1, now=datetime(2026, 1, 2, 6, 31)) == "deadline"
+        at = lambda h, m: datetime(2026, 1, 2, h, m, tzinfo=berlin)  # noqa: E731
+        assert campaign.should_stop(session, 1, now=at(6, 25)) == "deadline"
+        assert campaign.should_stop(session, 1, now=at(6, 15)) is None
+        assert campaign.should_stop(session, 1, now=at(6, 31)) == "deadline"
+        # the same instant seen from another time zone
+        assert campaign.should_stop(session, 1, now=at(6, 15).astimezone(timezone.utc)) is None
         # a batch already selected by a killed run is finished unless the deadline has passed
-        assert campaign.should_stop(session, 1, now=datetime(2026, 1, 2, 6, 29), hard_only=True) is None
+        assert campaign.should_stop(session, 1, now=at(6, 29), hard_only=True) is None
 
 
 def test_deadline_passed_runs_nothing(tmp_path: Path, calls_file: Path) -> None:
     cfg = _cfg(tmp_path, budget={"deadline": "06:30"})
     with campaign.open_campaign(cfg) as session:
-        session.deadline = datetime.now() - timedelta(seconds=1)
+        session.deadline = datetime.now(timezone.utc) - timedelta(seconds=1)
         out = campaign.drive(session)
         assert out["stop_reason"] == "deadline" and out["labelled"] == 0
     assert not calls_file.exists()

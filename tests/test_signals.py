@@ -45,6 +45,7 @@ def test_signal_stops_cleanly_and_the_same_command_resumes(tmp_path: Path, signu
             proc.kill()
     assert time.monotonic() - t0 < 30, "the campaign did not stop promptly"
     name = signal.Signals(signum).name
+    assert proc.returncode == 128 + signum, (proc.returncode, out, err)
     assert f"stopped on {name}" in out, (out, err)
     assert "Traceback" not in err, err
     starts, ends = calls(calls_file)

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from alcore.store import (CampaignStore, ConfigMismatchError, ReadOnlyStoreError,
+from alcore.store import (CampaignStore, ReadOnlyStoreError,
                           StoreClosedError, StoreCorruptError, StoreExistsError, StoreStatus,
                           export_labelled)
 from alcore.store import campaign_store as cs_mod
@@ -207,38 +207,15 @@ def test_resume_semantics(tmp_path):
         assert 0 not in s.unlabelled_indices() and 1 not in s.unlabelled_indices()
 
 
-def test_check_config_names_keys_and_touches_nothing(tmp_path):
-    p = tmp_path / "c.h5"
-    make_store(p).close()
-    before = dir_state(tmp_path)
-    with CampaignStore.open(p, "r") as s:
-        changed = json.loads(json.dumps(CONFIG))
-        changed["budget"]["max_labels"] = 500
-        changed["dask"]["workers"] = 8
-        changed["campaign"]["deadline"] = "08:00"
-        s.check_config(changed)  # only mutable sections differ
-        changed["model"]["hidden"] = [16, 16]
-        changed["model"]["lr"] = 0.1
-        with pytest.raises(ConfigMismatchError) as ei:
-            s.check_config(changed)
-        assert ei.value.keys == ["model.hidden", "model.lr"]
-        assert "model.hidden" in str(ei.value) and "[8, 8]" in str(ei.value)
-        with pytest.raises(ConfigMismatchError, match="budget.max_labels"):
-            s.check_config(dict(CONFIG, budget={"max_labels": 1}), mutable=())
-    assert dir_state(tmp_path) == before
-
-
 def test_update_config_persists(tmp_path):
+    """The store records the config it is given (the resume rules are the config's)."""
     p = tmp_path / "c.h5"
     with make_store(p) as s:
         s.update_config(dict(CONFIG, budget={"max_labels": 99}))
-        with pytest.raises(ConfigMismatchError):
-            s.update_config(dict(CONFIG, model={}))
     with CampaignStore.open(p) as r:
         assert r.config["budget"]["max_labels"] == 99
-    with CampaignStore.open(p, "a") as s:  # the caller checked the resume rules itself
-        s.update_config(dict(CONFIG, budget={"max_labels": 99}, model={"hidden": [4]}),
-                        mutable=None)
+    with CampaignStore.open(p, "a") as s:
+        s.update_config(dict(CONFIG, budget={"max_labels": 99}, model={"hidden": [4]}))
     with CampaignStore.open(p) as r:
         assert r.config["model"] == {"hidden": [4]}
 

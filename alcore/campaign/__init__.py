@@ -28,8 +28,7 @@ Resume rules (what the store allows us to know after a ``kill -9``):
 
 Modules, each one job:
 
-* :mod:`~alcore.campaign.session` — ``CampaignSession``, ``open_campaign`` (create or resume),
-  ``MUTABLE_KEYS``;
+* :mod:`~alcore.campaign.session` — ``CampaignSession``, ``open_campaign`` (create or resume);
 * :mod:`~alcore.campaign.seeds` — every seed of a campaign, stored once and read back;
 * :mod:`~alcore.campaign.pool` — the pool and test set of a new campaign;
 * :mod:`~alcore.campaign.steps` — ``select``, ``label``, ``train``, ``evaluate``, ``checkpoint``;
@@ -48,7 +47,7 @@ from alcore.campaign.hooks import Hooks, get_hooks, set_hooks
 from alcore.campaign.loop import Steps, drive, run
 from alcore.campaign.records import Plan, plan
 from alcore.campaign.seeds import Seeds, seeds
-from alcore.campaign.session import MUTABLE_KEYS, CampaignSession, open_campaign, resolve_oracle
+from alcore.campaign.session import CampaignSession, open_campaign
 from alcore.campaign.steps import checkpoint, evaluate, label, select, train
 from alcore.campaign.stopping import should_stop
 from alcore.campaign.summary import history, status
@@ -57,7 +56,6 @@ __all__ = [
     "CampaignSetupError",
     "CampaignSession",
     "Hooks",
-    "MUTABLE_KEYS",
     "Plan",
     "Seeds",
     "Steps",
@@ -69,7 +67,6 @@ __all__ = [
     "label",
     "open_campaign",
     "plan",
-    "resolve_oracle",
     "run",
     "seeds",
     "select",

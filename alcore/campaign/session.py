@@ -24,58 +24,16 @@ from alcore._util import flatten
 from alcore.campaign.errors import CampaignSetupError
 from alcore.campaign.pool import build_pool_and_test
 from alcore.campaign.seeds import Seeds, seeds
-from alcore.config import CampaignConfig, next_deadline, parse_config
+from alcore.config import CampaignConfig, Preflight, check_resume, parse_config, preflight
 
 if TYPE_CHECKING:  # the heavy imports stay out of `alflow status` / `validate`
     from alcore.model import DropoutMLP
     from alcore.store import CampaignStore
     from oracles import Dispatcher, Oracle
 
-__all__ = ["MUTABLE_KEYS", "CampaignSession", "open_campaign", "resolve_oracle"]
+__all__ = ["CampaignSession", "open_campaign", "start_dispatcher"]
 
 log = logging.getLogger("alcore.campaign")
-
-# Config keys that may change when a campaign is resumed: how long and where it runs, and
-# training knobs that do not change the architecture. Everything else (oracle, pool, test set,
-# seed, architecture, strategy) defines *what* the campaign is; changing it on resume would mix
-# two campaigns in one store, so the store refuses (ConfigMismatchError).
-MUTABLE_KEYS = (
-    "budget",
-    "dask",
-    "campaign.name",
-    "campaign.store",
-    "campaign.report_dir",
-    "model.device",
-    "model.epochs",
-    "model.min_steps",
-    "model.patience",
-    "model.early_stopping",
-    "model.val_fraction",
-    "model.lr",
-    "model.lr_schedule",
-    "model.weight_decay",
-    "model.batch_size",
-    "acquisition.batch_size",
-    "acquisition.samples",
-)
-
-
-def resolve_oracle(cfg: CampaignConfig) -> Oracle:
-    """Build the oracle of a config (user errors become ``CampaignSetupError``)."""
-    import oracles  # noqa: PLC0415  (keeps `alflow validate`/status light)
-
-    params = dict(cfg.oracle.params)
-    if cfg.oracle.bounds is not None:
-        params["bounds"] = cfg.oracle.bounds
-    try:
-        return oracles.resolve(cfg.oracle.name, **params)
-    except Exception as exc:  # noqa: BLE001 - user code/config (even a SyntaxError in a file.py)
-        text = str(exc).strip()
-        msg = text.splitlines()[0] if text else ""
-        kind = type(exc).__name__
-        detail = msg if kind in ("ValueError", "OracleNotFound") else f"{kind}: {msg}"
-        raise CampaignSetupError(f"oracle '{cfg.oracle.name}': {detail}") from None
-
 
 def start_dispatcher(cfg: CampaignConfig) -> Dispatcher:
     """The Dask dispatcher of a config, started (its cluster lives until it is closed)."""
@@ -176,33 +134,37 @@ class CampaignSession:
         self.close()
 
 
-def open_campaign(cfg: CampaignConfig, *, now: datetime | None = None) -> CampaignSession:
+def open_campaign(cfg: CampaignConfig, *, now: datetime | None = None,
+                  checked: Preflight | None = None) -> CampaignSession:
     """Create the campaign's store (new campaign) or open it and check the config (resume).
 
-    Takes the store's single-writer lock. On resume, keys outside :data:`MUTABLE_KEYS` must
-    match the stored config (``ConfigMismatchError`` names the differing keys); changed
-    mutable keys (budget, dask, training knobs) are recorded in the store first, so the
-    session's config is the store's.
+    Runs :func:`~alcore.config.preflight` first (unless ``checked`` is its result for this
+    config), so a config that cannot run fails here, before any simulator call and before any
+    file is created. Takes the store's single-writer lock. On resume, keys outside
+    ``alcore.config.MUTABLE_KEYS`` must match the stored config (``ConfigMismatchError`` names
+    the differing keys); changed mutable keys (budget, dask, training knobs) are recorded in the
+    store first, so the session's config is the store's. ``now`` fixes the moment the deadline
+    resolves against.
     """
+    checked = checked if checked is not None else preflight(cfg, now=now)
     path = Path(cfg.store_path)
-    deadline = next_deadline(cfg.budget.deadline, now)
     if path.exists():
-        return _resume(cfg, path, deadline)
-    return _create(cfg, path, deadline)
+        return _resume(cfg, path, checked)
+    return _create(cfg, path, checked)
 
 
-def _resume(cfg: CampaignConfig, path: Path, deadline: datetime | None) -> CampaignSession:
+def _resume(cfg: CampaignConfig, path: Path, checked: Preflight) -> CampaignSession:
     from alcore.store import CampaignStore  # noqa: PLC0415
 
     store = CampaignStore.open(path, mode="a")
     try:
-        store.check_config(cfg.to_dict(), mutable=MUTABLE_KEYS)
+        check_resume(store.config, cfg.to_dict(), source=str(path))
         if flatten(store.config) != flatten(cfg.to_dict()):
-            store.update_config(cfg.to_dict(), mutable=MUTABLE_KEYS)
+            store.update_config(cfg.to_dict())
         stored = parse_config(store.config, source=f"{path} (stored config)")
         session = CampaignSession(store=store, config=stored,
                                   seeds=Seeds.from_store(store.seeds, stored.campaign.seed),
-                                  oracle=resolve_oracle(stored), created=False, deadline=deadline)
+                                  oracle=checked.oracle, created=False, deadline=checked.deadline)
         if store.stop_requested():
             store.clear_stop()  # the user reran the command: that is the resume
     except BaseException:
@@ -211,10 +173,10 @@ def _resume(cfg: CampaignConfig, path: Path, deadline: datetime | None) -> Campa
     return session
 
 
-def _create(cfg: CampaignConfig, path: Path, deadline: datetime | None) -> CampaignSession:
+def _create(cfg: CampaignConfig, path: Path, checked: Preflight) -> CampaignSession:
     from alcore.store import CampaignStore  # noqa: PLC0415
 
-    oracle = resolve_oracle(cfg)
+    oracle = checked.oracle
     campaign_seeds = seeds(cfg.campaign.seed)
     dispatcher: Dispatcher | None = None
 
@@ -225,10 +187,7 @@ def _create(cfg: CampaignConfig, path: Path, deadline: datetime | None) -> Campa
         return dispatcher
 
     try:
-        pool_X, test_X, test_y = build_pool_and_test(cfg, oracle, campaign_seeds, get_dispatcher)
-        if cfg.budget.initial > len(pool_X):
-            raise CampaignSetupError(
-                f"budget.initial ({cfg.budget.initial}) exceeds the pool ({len(pool_X)} points)")
+        pool_X, test_X, test_y = build_pool_and_test(cfg, checked, campaign_seeds, get_dispatcher)
         path.parent.mkdir(parents=True, exist_ok=True)
         store = CampaignStore.create(path, config=cfg.to_dict(), oracle_info=oracle.info(),
                                      pool_X=pool_X, test_X=test_X, test_y=test_y,
@@ -240,4 +199,5 @@ def _create(cfg: CampaignConfig, path: Path, deadline: datetime | None) -> Campa
     stored = parse_config(store.config, source=f"{path} (stored config)")
     return CampaignSession(store=store, config=stored,
                            seeds=Seeds.from_store(store.seeds, stored.campaign.seed),
-                           oracle=oracle, created=True, deadline=deadline, _dispatcher=dispatcher)
+                           oracle=oracle, created=True, deadline=checked.deadline,
+                           _dispatcher=dispatcher)

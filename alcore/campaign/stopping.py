@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -31,11 +31,12 @@ def should_stop(session: CampaignSession, iteration: int, *, now: datetime | Non
     ``max_labels``, ``target_rmse``, ``pool exhausted``. In-flight labels are never abandoned:
     this is only asked before a new batch is selected. ``hard_only`` asks only about a stop
     request or a passed deadline (before finishing an iteration a killed run had started).
+    ``now`` is timezone-aware, like the session's deadline (``alcore.config.resolve_deadline``).
     """
     cfg, store = session.config, session.store
     if session.halted():
         return "stop requested"
-    now = now or datetime.now()
+    now = now or datetime.now(timezone.utc)
     deadline = session.deadline
     if deadline is not None:
         if now >= deadline:

@@ -5,10 +5,11 @@ Modules, one job each: :mod:`.campaign_store` (the ``CampaignStore`` API), :mod:
 :mod:`.events` (the records a write appends), :mod:`.state` (applying them),
 :mod:`.hdf5io` (the HDF5 layout), :mod:`.files` (where a store's files live),
 :mod:`.fsutil` (fsync and ``atomic_write``), :mod:`.lock` (single writer), :mod:`.stopflag`,
-:mod:`.export`, :mod:`.repair`, :mod:`.compat` (resume rules, moving to alcore.config).
+:mod:`.export`, :mod:`.repair`. Which config changes a resume may make is the config's rule
+(``alcore.config.check_resume``), not the store's.
 """
-from .campaign_store import AUTO_COMPACT_RECORDS, DEFAULT_MUTABLE, CampaignStore
-from .errors import (ConfigMismatchError, ExportTargetError, ForeignHDF5Error,
+from .campaign_store import AUTO_COMPACT_RECORDS, CampaignStore
+from .errors import (ExportTargetError, ForeignHDF5Error,
                      JournalCorruptError, NotHDF5Error, ReadOnlyStoreError, SchemaVersionError,
                      StoreClosedError, StoreCorruptError, StoreError, StoreExistsError,
                      StoreInUseError, StoreNotFoundError)
@@ -17,8 +18,7 @@ from .layout import FAILURE_KINDS, SCHEMA_VERSION, StoreStatus
 from .repair import RepairReport, repair_store
 
 __all__ = [
-    "AUTO_COMPACT_RECORDS", "CampaignStore", "ConfigMismatchError", "DEFAULT_MUTABLE",
-    "ExportTargetError", "FAILURE_KINDS", "ForeignHDF5Error", "JournalCorruptError",
+    "AUTO_COMPACT_RECORDS", "CampaignStore", "ExportTargetError", "FAILURE_KINDS", "ForeignHDF5Error", "JournalCorruptError",
     "NotHDF5Error", "ReadOnlyStoreError", "RepairReport", "SCHEMA_VERSION",
     "SchemaVersionError", "StoreClosedError", "StoreCorruptError", "StoreError",
     "StoreExistsError", "StoreInUseError", "StoreNotFoundError", "StoreStatus",

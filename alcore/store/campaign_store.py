@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from . import compat, events, hdf5io, journal, recovery
+from . import events, hdf5io, journal, recovery
 from .errors import (JournalCorruptError, ReadOnlyStoreError, StoreClosedError,
                      StoreExistsError, StoreNotFoundError)
 from .files import StoreFiles
@@ -38,7 +38,6 @@ from .stopflag import StopFlag
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MUTABLE = compat.DEFAULT_MUTABLE
 #: Fold the journal into the HDF5 file after this many records even without a checkpoint,
 #: so that replay on open stays fast.
 AUTO_COMPACT_RECORDS = 20_000
@@ -586,26 +585,13 @@ class CampaignStore:
         self._stop.clear()
 
     # ------------------------------------------------------------------ config
-    def check_config(self, new_config: Mapping,
-                     mutable: Iterable[str] = compat.DEFAULT_MUTABLE) -> None:
-        """Raise :class:`ConfigMismatchError` if ``new_config`` differs from the stored config
-        outside the ``mutable`` sections (dotted prefixes). Touches nothing.
-
-        Transitional (see :mod:`alcore.store.compat`): the resume rules move to alcore.config.
-        """
-        compat.check_config(self._st.config, events.plain(dict(new_config)), mutable,
-                            self.path)
-
-    def update_config(self, new_config: Mapping,
-                      mutable: Iterable[str] | None = compat.DEFAULT_MUTABLE) -> None:
+    def update_config(self, new_config: Mapping) -> None:
         """Record ``new_config`` as the campaign's config (durable on return).
 
-        Checks it with :meth:`check_config` first unless ``mutable=None`` (the caller applied
-        the resume rules itself, as ``alcore.config.check_resume`` does).
+        The store does not judge the change: which keys a resume may change is the config's
+        rule (``alcore.config.check_resume``), applied by the caller before this.
         """
         self._check_writable()
-        if mutable is not None:
-            self.check_config(new_config, mutable)
         with self._mutex:
             self._append(events.config_event(new_config))
 

@@ -74,14 +74,3 @@ class ExportTargetError(StoreError):
     without ``force``."""
 
 
-class ConfigMismatchError(StoreError):
-    """The config given on resume differs from the stored one in immutable keys.
-
-    ``keys`` lists the dotted key paths that differ, ``differences`` maps each to
-    ``(stored, given)``.
-    """
-
-    def __init__(self, message: str, differences: dict[str, tuple[object, object]]):
-        super().__init__(message)
-        self.differences = differences
-        self.keys = sorted(differences)

@@ -285,6 +285,19 @@ class Dispatcher:
         if self.in_process:
             return 1
         self.start()
+        return self.threads_now()
+
+    def threads_now(self) -> int:
+        """Worker threads connected now. Free on the own LocalCluster (its worker list is kept
+        up to date in this process by the scheduler's events); a round trip to the scheduler
+        otherwise."""
+        if self._own_cluster is not None:
+            for _ in range(3):  # the event loop may change the dict while we read it
+                try:
+                    workers = list(self._own_cluster.scheduler_info["workers"].values())
+                    return int(sum(w.get("nthreads", 0) for w in workers))
+                except RuntimeError:
+                    continue
         return int(sum(self.client.nthreads().values()))
 
     def wait_for_workers(self, n: int | None = None, timeout: float = 60.0) -> None:

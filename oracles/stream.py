@@ -269,15 +269,16 @@ class DaskStream(EvalStream):
         now = time.monotonic()
         if force or now - self._threads_checked > every:  # the cluster may change; ask rarely
             try:
-                self._threads = int(sum(self._client.nthreads().values()))
+                self._threads = self._d.threads_now()
             except Exception as exc:  # noqa: BLE001 - a busy scheduler: keep the last figure
                 log.debug("asking the scheduler for its workers: %s", exc)
             self._threads_checked = now
 
     def _fill(self) -> None:
         if self._limit is None and self._queue and len(self._live) >= self._threads:
-            # Points wait and every known slot is taken: a worker may have come back meanwhile.
-            self._refresh_threads(every=0.2)
+            # Points wait and every known slot is taken: a worker may have come back meanwhile
+            # (free to ask on the own cluster; a round trip elsewhere, so at most once a second).
+            self._refresh_threads(every=0.05 if self._d._own_cluster is not None else 1.0)
         limit = self._limit if self._limit is not None else max(self._threads, 1)
         while self._queue and len(self._live) < limit:
             self._send(self._queue.popleft())

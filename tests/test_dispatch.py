@@ -404,3 +404,17 @@ def test_oracle_from_a_file_runs_on_workers_that_cannot_import_it(disp, tmp_path
     assert all(r.ok for r in results.values()), [r.reason for r in results.values()]
     assert {i: float(r.y[0]) for i, r in results.items()} == pytest.approx({7: 1.25, 8: 3.0, 9: -1.0})
     assert len({r.worker for r in results.values()}) >= 1 and all(r.worker for r in results.values())
+
+
+def test_dashboard_link_is_a_usable_url():
+    """Issue 13's `[dask] dashboard = true`: the link printed must open the Dask dashboard."""
+    pytest.importorskip("bokeh", reason="Dask serves its dashboard only with bokeh (alflow[dashboard])")
+    import urllib.request
+
+    with Dispatcher(workers=1, dashboard=True) as d:
+        link = d.dashboard_link
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/status", link or ""), link
+        with urllib.request.urlopen(link, timeout=60) as page:
+            assert page.status == 200 and b"Dask" in page.read()
+    with Dispatcher(workers=1) as d:
+        assert d.dashboard_link is None  # not asked for: none started, none claimed

@@ -86,6 +86,9 @@ def test_workers_the_local_cluster_lost_are_started_again():
         res = list(d.evaluate(Deadly(sleep=0.1), points(8)))
         assert all(r.ok for r in res)
         d.wait_for_workers(2, timeout=120)
+        deadline = time.monotonic() + 60  # the cluster files the new nanny once it has started
+        while set(cluster.workers) != {0, 1} and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert set(cluster.workers) == {0, 1}
 
 

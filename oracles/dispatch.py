@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Oracle
+from .base import Oracle, OracleSetupError
 from .evaluation import EvalResult
 from .stream import DaskStream, EvalStream, LocalStream, NoWorkersLeft
 
@@ -373,7 +373,13 @@ class Dispatcher:
         """
         from .shipping import OracleShipment, pack  # noqa: PLC0415
 
-        token, payload = pack(oracle)
+        try:
+            token, payload = pack(oracle)
+        except Exception as exc:
+            raise OracleSetupError(
+                f"oracle {getattr(oracle, 'name', oracle)!r} cannot be sent to the Dask workers: it must be "
+                f"picklable with cloudpickle (keep open files, locks and solver handles out of it): "
+                f"{type(exc).__name__}: {exc}") from exc
         with self._ship_lock:
             if token in self._shipped:
                 self._shipped[token] += 1

@@ -418,3 +418,16 @@ def test_dashboard_link_is_a_usable_url():
             assert page.status == 200 and b"Dask" in page.read()
     with Dispatcher(workers=1) as d:
         assert d.dashboard_link is None  # not asked for: none started, none claimed
+
+
+class Unpicklable(Behaving):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()  # an open handle kept on the instance
+
+
+def test_an_oracle_that_cannot_travel_is_refused_before_any_evaluation(disp):
+    from oracles import OracleSetupError
+
+    with pytest.raises(OracleSetupError, match="cannot be sent to the Dask workers: it must be picklable"):
+        list(disp.evaluate(Unpicklable(), good_points(2)))

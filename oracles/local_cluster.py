@@ -47,7 +47,12 @@ class HealingCluster(LocalCluster):
 def start(workers: int | None, dashboard: bool, quiet: bool) -> LocalCluster:
     """Start the cluster: ``workers`` processes (None: one per core), one thread each."""
     n = workers or os.cpu_count() or 1
-    with dask.config.set(SCHEDULER_SETTINGS):  # read when the scheduler is created
+    settings = dict(SCHEDULER_SETTINGS)
+    if quiet:
+        # Worker processes set up logging when they import distributed, before the nanny's
+        # own silencing applies; a worker restarted while the cluster closes would print INFO.
+        settings["distributed.nanny.pre-spawn-environ.DASK_LOGGING__DISTRIBUTED"] = "error"
+    with dask.config.set(settings):  # read when the scheduler and the nannies are created
         return HealingCluster(
             n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
             dashboard_address="127.0.0.1:0" if dashboard else None,

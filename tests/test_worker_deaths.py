@@ -103,7 +103,8 @@ def _external_worker(address: str) -> subprocess.Popen:
 def test_no_worker_left_on_an_external_cluster_raises_one_clear_error_and_shuts_nothing_down():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster:
         addr = cluster.scheduler_address
         worker = _external_worker(addr)
         try:

@@ -9,7 +9,9 @@ code), and ``oracle(x) -> (k,)``. Everything else (retries, timeouts, fan-out) l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import difflib
+import inspect
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,29 @@ class OracleError(RuntimeError):
 
 class OracleTimeout(OracleError):
     """An evaluation ran past its time limit (its process group was killed)."""
+
+
+class OracleSetupError(OracleError):
+    """A failure that is the same for every point: the set-up is wrong, not the input.
+
+    Examples: a function that returns 3 values where 1 is declared, a call that cannot bind its
+    parameters, a module missing where the oracle runs. Retrying, or trying other points,
+    cannot help, so the dispatcher never retries these (kind ``"setup"``) and the message
+    says what to change.
+    """
+
+
+class OutputShapeError(OracleSetupError, ValueError):
+    """The oracle returned a different number of outputs than it declares."""
+
+
+def describe_unknown(unknown: Iterable[str], allowed: Sequence[str]) -> str:
+    """``'scal' (did you mean 'scale'?), 'x'``: names with their closest allowed spelling."""
+    parts = []
+    for k in unknown:
+        close = difflib.get_close_matches(k, list(allowed), n=1)
+        parts.append(f"{k!r} (did you mean {close[0]!r}?)" if close else repr(k))
+    return ", ".join(parts)
 
 
 def as_bounds(bounds: Any, name: str = "bounds") -> np.ndarray:
@@ -109,11 +134,37 @@ class Oracle:
     def _check_y(self, y: Any) -> np.ndarray:
         y = np.atleast_1d(np.asarray(y, dtype=float)).reshape(-1)
         if y.shape != (self.output_dim,):
-            raise ValueError(
-                f"{self.name}: output must have shape ({self.output_dim},) "
-                f"({', '.join(self.output_names)}), got {y.shape}"
-            )
+            raise OutputShapeError(self.describe_output_mismatch(y.size))
         return y
+
+    def describe_output_mismatch(self, n_returned: int) -> str:
+        """One line for an output of ``n_returned`` values where ``output_dim`` are declared,
+        saying what to set (it is the same for every point, so the user must fix it)."""
+        k = self.output_dim
+        return (f"{self.name}: returned {n_returned} output(s) but the oracle declares {k} "
+                f"({', '.join(self.output_names)}), so its output must have shape ({k},): "
+                f"{self._declare_outputs_hint(n_returned)}")
+
+    def _declare_outputs_hint(self, n_returned: int) -> str:
+        """How to fix a wrong output count; oracles whose outputs come from the config say
+        which parameter to set."""
+        return f"fix the outputs that {type(self).__name__} declares (its output_names)"
+
+    def _suggested_output_names(self, n: int) -> list[str]:
+        """Names for ``n`` outputs: the declared ones, extended, unless they are the defaults."""
+        defaults = list(_names(None, n, "y", "output_names"))
+        if self.output_names == _names(None, self.output_dim, "y", "output_names"):
+            return defaults
+        names = list(self.output_names[:n])
+        return names + [f"y{i}" for i in range(len(names), n)]
+
+    def abort(self) -> None:
+        """Stop this oracle's evaluations running in this process, if it can.
+
+        Called by the dispatcher when an evaluation overran its timeout: an oracle that runs
+        external programs kills them, so the worker need not be restarted. The default does
+        nothing (a Python thread cannot be interrupted; the dispatcher restarts the worker).
+        """
 
     def __call__(self, x: Any) -> np.ndarray:
         """Evaluate one point ``x`` of shape (d,) to an output of shape (k,)."""
@@ -194,9 +245,71 @@ class FunctionOracle(Oracle):
             self.version = str(version)
         doc = (getattr(fn, "__doc__", None) or "").strip().splitlines()
         self.description = doc[0] if doc else f"plain function {self.name}"
+        self._qualname = f"{getattr(fn, '__qualname__', self.name)}"
+        check_function_params(fn, fn_kwargs, self._qualname)
         self._setup(bounds, output_names, input_names,
-                    params={"function": f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', self.name)}",
+                    params={"function": f"{getattr(fn, '__module__', '?')}.{self._qualname}",
                             **fn_kwargs})
 
+    def _declare_outputs_hint(self, n_returned: int) -> str:
+        return f"set oracle.params output_names = {self._suggested_output_names(n_returned)}"
+
     def _evaluate(self, x: np.ndarray) -> Any:
-        return self.fn(x, **self.fn_kwargs)
+        try:
+            return self.fn(x, **self.fn_kwargs)
+        except TypeError as exc:
+            # Raised by the call itself (no frame of fn below ours) and the call does not
+            # bind: the same for every x, so a set-up error rather than a property of x.
+            tb = exc.__traceback__
+            if tb is not None and tb.tb_next is None and not _binds(self.fn, x, self.fn_kwargs):
+                raise OracleSetupError(
+                    f"plain function {self._qualname} cannot be called as f(x, **params): {exc}") from exc
+            raise
+
+
+# Keys of oracle.params that FunctionOracle takes for itself rather than passing to the function.
+FUNCTION_ORACLE_KEYS = ("bounds", "name", "output_names", "input_names", "version")
+
+
+def _binds(fn: Callable[..., Any], x: Any, kwargs: dict[str, Any]) -> bool:
+    try:
+        inspect.signature(fn).bind(x, **kwargs)
+    except TypeError:
+        return False
+    except ValueError:  # no signature (some builtins): cannot tell
+        return False
+    return True
+
+
+def check_function_params(fn: Callable[..., Any], kwargs: dict[str, Any], label: str) -> None:
+    """Check that ``fn(x, **kwargs)`` binds: unknown and missing parameters are named.
+
+    Done when the oracle is built (so ``alflow validate`` reports a misspelt parameter) rather
+    than on every point at run time.
+    """
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins without a signature: nothing to check
+        return
+    if _binds(fn, object(), kwargs):
+        return
+    params = list(sig.parameters.values())
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    takes_varargs = any(p.kind is p.VAR_POSITIONAL for p in params)
+    if not positional and not takes_varargs:
+        raise ValueError(f"plain function {label} takes no positional argument for the input vector x")
+    x_name = positional[0].name if positional else None
+    named = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != x_name]
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        unknown = [k for k in kwargs if k not in named]
+        if unknown:
+            raise ValueError(
+                f"plain function {label}: unknown parameter(s) "
+                f"{describe_unknown(unknown, named + list(FUNCTION_ORACLE_KEYS))}; "
+                f"besides {', '.join(FUNCTION_ORACLE_KEYS)} it takes: {', '.join(named) or 'none'}")
+    missing = [p.name for p in params if p.name != x_name and p.default is p.empty and p.name not in kwargs
+               and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if missing:
+        raise ValueError(f"plain function {label}: missing required parameter(s) "
+                         f"{', '.join(map(repr, missing))} (give them in oracle.params)")
+    raise ValueError(f"plain function {label} cannot be called as f(x, **params) with params {sorted(kwargs)}")

@@ -13,11 +13,14 @@ Protocol (also in docs/oracles.md):
 * Every evaluation runs in its own fresh working directory (``{workdir}`` placeholder), so
   concurrent evaluations on one machine never share files. It is removed afterwards unless
   ``keep_workdirs`` is set or the evaluation failed with ``keep_failed`` (for post-mortems).
-* ``timeout`` (seconds): the program is started in a new session (process group) and the
-  whole group is killed on timeout, so grandchildren (an MPI launcher, a shell script's
-  children) die too.
+* The result is read when the program's main process exits. Then, and on ``timeout``
+  (seconds), every process of the evaluation is killed: its session/process group, and any
+  descendant that left it (``setsid``), found by a cookie in its environment
+  (:mod:`oracles.process_tree`). No background child outlives an evaluation.
 * A non-zero exit, a timeout, or unparsable output raises :class:`CommandError` carrying the
-  tail of stderr; the dispatcher records that as the failure reason.
+  tail of stderr; the dispatcher records that as the failure reason. A program that cannot
+  start, or that prints the wrong number of outputs, raises a set-up error (the same for every
+  point: never retried).
 """
 
 from __future__ import annotations
@@ -25,16 +28,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .base import Oracle, OracleError, OracleTimeout
+from .base import Oracle, OracleError, OracleSetupError, OracleTimeout, OutputShapeError
+from .process_tree import COOKIE_VAR, kill_tree, new_cookie
 
 PLACEHOLDERS = ("{input_file}", "{output_file}", "{workdir}")
 STDERR_TAIL = 2000
@@ -51,7 +55,15 @@ class CommandError(OracleError):
 
 
 class CommandTimeout(CommandError, OracleTimeout):
-    """The program ran past the timeout; its whole process group was killed."""
+    """The program ran past the timeout; all its processes were killed."""
+
+
+class CommandSetupError(CommandError, OracleSetupError):
+    """The program cannot run at all (not found, not executable): the same for every point."""
+
+
+class CommandOutputError(CommandError, OutputShapeError):
+    """The program printed a different number of outputs than the oracle declares."""
 
 
 def _tail(b: bytes | None) -> str:
@@ -130,6 +142,16 @@ class CommandOracle(Oracle):
         except (TypeError, ValueError):
             raise ValueError(f"output JSON is not numeric: {text[:200]!r}") from None
 
+    def _declare_outputs_hint(self, n_returned: int) -> str:
+        return f"set oracle.params output_names = {self._suggested_output_names(n_returned)}"
+
+    def abort(self) -> None:
+        """Kill the programs (with all their descendants) this oracle is running in this process."""
+        with _LIVE_LOCK:
+            live = [(cookie, pid) for cookie, (owner, pid) in _LIVE.items() if owner == id(self)]
+        for cookie, pid in live:
+            kill_tree(pid, cookie)
+
     def _evaluate(self, x: np.ndarray) -> np.ndarray:
         if self.workdir is not None:
             Path(self.workdir).mkdir(parents=True, exist_ok=True)
@@ -146,37 +168,9 @@ class CommandOracle(Oracle):
             in_file.write_text(payload)
         ok = False
         try:
-            env = None if self.env is None else {**os.environ, **self.env}
-            try:
-                proc = subprocess.Popen(
-                    argv, cwd=wd, env=env, start_new_session=True,
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                )
-            except OSError as exc:
-                raise CommandError(f"command: cannot start {argv[0]!r}: {exc}") from None
-            stdin_data = payload.encode() if self.input_mode == "stdin" else b""
-            try:
-                out, err = proc.communicate(stdin_data, timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                out, err = proc.communicate()
-                raise CommandTimeout(
-                    f"command: {argv[0]!r} timed out after {self.timeout} s (process group killed)",
-                    None, _tail(err)) from None
-            except BaseException:
-                # Interrupted (e.g. a dispatcher watchdog): do not leave the group running.
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait()
-                raise
-            if proc.returncode != 0:
-                raise CommandError(f"command: {argv[0]!r} exited with status {proc.returncode}",
-                                   proc.returncode, _tail(err))
+            out, err, code = self._run(argv, wd, payload.encode() if self.input_mode == "stdin" else b"")
+            if code != 0:
+                raise CommandError(f"command: {argv[0]!r} exited with status {code}", code, _tail(err))
             if self.output_mode == "file":
                 if not out_file.exists():
                     raise CommandError(f"command: {argv[0]!r} wrote no output file {out_file.name}",
@@ -188,8 +182,61 @@ class CommandOracle(Oracle):
                 y = self._parse(text)
             except ValueError as exc:
                 raise CommandError(f"command: {argv[0]!r}: {exc}", 0, _tail(err)) from None
+            if y.shape != (self.output_dim,):
+                raise CommandOutputError(self.describe_output_mismatch(y.size), 0, _tail(err))
             ok = True
             return y
         finally:
             if not (self.keep_workdirs or (self.keep_failed and not ok)):
                 shutil.rmtree(wd, ignore_errors=True)
+
+    def _run(self, argv: list[str], wd: Path, stdin_data: bytes) -> tuple[bytes, bytes, int]:
+        """Run ``argv`` to the exit of its main process; then kill everything it left behind.
+
+        stdout and stderr go to anonymous temporary files, not pipes: a background child that
+        inherited them (and outlives the main process) would keep a pipe open, and reading to
+        end-of-file would wait for that child. The result is what the main process wrote by
+        the time it exited. Every process of the evaluation (its group, and any process that
+        carries its cookie in the environment, such as a child that called ``setsid``) is
+        killed on timeout, on interruption, and after a normal exit.
+        """
+        cookie = new_cookie()
+        env = {**os.environ, **(self.env or {}), COOKIE_VAR: cookie}
+        with tempfile.TemporaryFile() as fin, tempfile.TemporaryFile() as fout, tempfile.TemporaryFile() as ferr:
+            fin.write(stdin_data)
+            fin.seek(0)
+            try:
+                proc = subprocess.Popen(argv, cwd=wd, env=env, start_new_session=True,
+                                        stdin=fin, stdout=fout, stderr=ferr)
+            except OSError as exc:
+                raise CommandSetupError(f"command: cannot start {argv[0]!r}: {exc}") from None
+            with _LIVE_LOCK:
+                _LIVE[cookie] = (id(self), proc.pid)
+            try:
+                try:
+                    code = proc.wait(timeout=self.timeout)
+                except subprocess.TimeoutExpired:
+                    kill_tree(proc.pid, cookie)
+                    proc.wait()
+                    raise CommandTimeout(
+                        f"command: {argv[0]!r} timed out after {self.timeout} s (all its processes killed)",
+                        None, _tail(_read(ferr))) from None
+            finally:
+                # After a normal exit too: nothing the program started may outlive the evaluation.
+                kill_tree(proc.pid, cookie)
+                if proc.returncode is None:  # interrupted while waiting
+                    proc.wait()
+                with _LIVE_LOCK:
+                    _LIVE.pop(cookie, None)
+            return _read(fout), _read(ferr), code
+
+
+def _read(fh: Any) -> bytes:
+    fh.seek(0)
+    return fh.read()
+
+
+# Programs running in this process: cookie -> (id of the CommandOracle, pid of the main process).
+# Module-level, not on the instance, so that the oracle stays picklable.
+_LIVE: dict[str, tuple[int, int]] = {}
+_LIVE_LOCK = threading.Lock()

@@ -1,30 +1,35 @@
-"""Fan a batch of oracle evaluations out over a Dask cluster; yield results as they complete.
+"""Fan oracle evaluations out over a Dask cluster; results as they complete.
 
 Why it is shaped this way:
 
-* **Results as they complete** (``distributed.as_completed``), each with its pool index, so the
-  caller can make every label durable the moment it exists; a crash of the caller then loses at
-  most the evaluations still in flight. That is also why in-flight work is bounded
-  (``max_in_flight``, default one task per worker thread). The rest waits on the client, not in
-  a worker's queue: a task queued on a worker would wait behind a slow simulation there while
-  another worker idles (tasks that depend on scattered data are assigned to workers eagerly).
-* **Failures are data.** An exception, a timeout, a NaN/inf output, a wrong output shape, or a
-  dead worker never aborts the batch: the point is retried (``retries`` more times, with a fresh
-  task key) and then reported as an :class:`EvalResult` with ``ok=False`` and the reason.
-  Worker deaths are first handled by the scheduler itself (it reschedules the task elsewhere,
-  up to ``distributed.scheduler.allowed-failures``); only a ``KilledWorker`` reaches our retry.
+* **Results as they complete**, each with its pool index, so the caller can make every label
+  durable the moment it exists; a crash of the caller then loses at most the evaluations in
+  flight. :meth:`Dispatcher.stream` is the primitive (submit one point at a time, e.g. the next
+  one the moment a worker frees up); :meth:`Dispatcher.evaluate` is a batch on top of it.
+* **Failures are data** with a kind (:mod:`oracles.evaluation`): an exception, a NaN, a
+  timeout or a dead worker is retried (``retries`` more times, fresh task key) and then
+  reported as an :class:`EvalResult` with ``ok=False``; a failure that is the same for every
+  point (``"setup"``: wrong output count, a call that cannot bind, a missing module) is never
+  retried. The rest of the batch goes on.
+* **Worker deaths** (an oracle that calls ``os._exit`` or segfaults for some inputs): on the
+  LocalCluster the dispatcher starts, the scheduler is told not to re-run a task whose worker
+  died (``allowed-failures = 0``), so each death is one attempt of that point and the retry
+  rule above decides; the nanny reports the exit status (:mod:`oracles.worker_exits`), which
+  goes into the reason; dead workers are replaced by their nannies, and workers the cluster
+  gave up on are started again. The oracle reaches every worker, replacements included, as a
+  worker plugin (:mod:`oracles.shipping`), so no death can lose it. On an external cluster
+  (``address=``, ``cluster=``) nothing is ever shut down; when no worker is left, the stream
+  raises :class:`NoWorkersLeft` after ``no_workers_timeout`` seconds.
 * **Timeouts at process level.** A Python thread cannot be interrupted, so with a timeout the
-  oracle runs in a watchdog thread inside the worker; when it overruns, the point is reported
-  as ``timeout`` and the dispatcher restarts that worker process (through its nanny), so a hung
-  simulator does not keep occupying a core. If C code holds the GIL, the worker cannot even
-  report; a client-side watchdog then cancels the task after ``2 * timeout + 10`` s and
-  restarts the worker. External programs should use the ``command`` oracle's own timeout,
-  which also kills their process group.
+  oracle runs in a watchdog thread inside the worker; when it overruns, the oracle is asked to
+  ``abort`` (the ``command`` oracle kills its programs) and, if its thread still runs, the worker
+  is restarted through its nanny. If C code holds the GIL, the worker cannot even report; a
+  client-side watchdog (:mod:`oracles.watchdog`) then cancels the task after ``2 * timeout +
+  10`` s and restarts the worker.
 * **One cluster for the whole campaign**: the dispatcher is a context manager that keeps its
-  client and cluster across ``evaluate`` calls; the oracle is scattered to the workers once per
-  batch instead of being pickled into every task.
-* Tasks use ``pure=False`` and unique keys: identical inputs must still be evaluated (stochastic
-  simulators) and a retry must never be answered from a cached failure.
+  client and cluster across batches; an oracle is shipped once and reused while unchanged.
+* Tasks use ``pure=False`` and unique keys: identical inputs must still be evaluated
+  (stochastic simulators) and a retry must never be answered from a cached failure.
 
 ``Dispatcher(workers=0)`` evaluates in-process with the same semantics (no Dask): handy for
 debugging an oracle and for tests of the callers.
@@ -36,160 +41,70 @@ import logging
 import os
 import threading
 import time
-import uuid
-from collections import deque
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from .base import Oracle
-from .shipping import shippable
+from .base import Oracle, OracleSetupError
+from .evaluation import EvalResult
+from .stream import DaskStream, EvalStream, LocalStream, NoWorkersLeft
 
 log = logging.getLogger(__name__)
 
 _UNSET: Any = object()
 
-
-@dataclass
-class EvalResult:
-    """The outcome of one point: a label (``ok``) or a failure with its ``reason``."""
-
-    index: int                   # the caller's index (pool position) of the point
-    ok: bool
-    y: np.ndarray | None         # (k,) float64 when ok, else None
-    wall_time: float             # seconds the last attempt ran on its worker
-    worker: str                  # address of the worker of the last attempt
-    reason: str | None           # why it failed (None when ok)
-    attempts: int                # evaluations tried for this point (1 = first try succeeded)
+__all__ = ["Dispatcher", "EvalResult", "NoWorkersLeft"]
 
 
-def _target(oracle: Oracle, x: np.ndarray, box: dict[str, Any]) -> None:
-    try:
-        box["y"] = oracle(x)
-    except BaseException as exc:  # noqa: BLE001 - every failure becomes data
-        box["error"] = f"{type(exc).__name__}: {exc}"
+def _bounded(fn: Callable[[], Any], timeout: float, what: str) -> bool:
+    """Run ``fn`` in a helper thread for at most ``timeout`` s; False if it did not finish.
+
+    For cluster-wide broadcasts (plugin registration) that a hung worker could block forever.
+    Exceptions propagate.
+    """
+    box: dict[str, BaseException] = {}
+
+    def go() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["exc"] = exc
+
+    th = threading.Thread(target=go, daemon=True, name=f"alflow-{what}")
+    th.start()
+    th.join(timeout)
+    if "exc" in box:
+        raise box["exc"]
+    if th.is_alive():
+        log.warning("%s did not finish within %.0f s; going on", what, timeout)
+        return False
+    return True
 
 
-def run_point(oracle: Oracle, x: np.ndarray, timeout: float | None) -> dict[str, Any]:
-    """Evaluate one point where it runs (a Dask worker or in-process); never raises."""
-    try:
-        from distributed import get_worker
-
-        worker = get_worker().address
-    except (ImportError, ValueError):
-        worker = "local"
-    box: dict[str, Any] = {}
-    t0 = time.perf_counter()
-    if timeout is None:
-        _target(oracle, x, box)
-    else:
-        th = threading.Thread(target=_target, args=(oracle, x, box), daemon=True, name="alflow-oracle")
-        th.start()
-        th.join(timeout)
-        if th.is_alive():
-            return {"ok": False, "y": None, "wall": time.perf_counter() - t0, "worker": worker,
-                    "reason": f"timeout: evaluation exceeded {timeout} s", "restart": True}
-    wall = time.perf_counter() - t0
-    out: dict[str, Any] = {"ok": False, "y": None, "wall": wall, "worker": worker, "reason": None, "restart": False}
-    if "error" in box:
-        out["reason"] = f"exception: {box['error']}"
-        return out
-    try:
-        y = np.asarray(box.get("y"), dtype=float).reshape(-1) if np.ndim(box.get("y")) <= 1 else None
-    except (TypeError, ValueError):
-        y = None
-    if y is None or y.shape != (oracle.output_dim,):
-        out["reason"] = (f"bad output: expected shape ({oracle.output_dim},), got "
-                         f"{np.shape(box.get('y'))} {type(box.get('y')).__name__}")
-        return out
-    if not np.all(np.isfinite(y)):
-        out["reason"] = f"non-finite output: {y.tolist()}"
-        return out
-    out.update(ok=True, y=y)
-    return out
-
-
-class _HandledLoss(logging.Filter):
-    """Drop the scheduler's ERROR about lost scattered data: the dispatcher re-scatters the
-    oracle and resubmits, so in an overnight log it would only be a false alarm."""
+class _HandledByUs(logging.Filter):
+    """Drop the scheduler's ERROR line for each of our tasks whose worker died: the death is
+    recorded in the point's result (with the exit status), so the line is only noise."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "lose scattered data" not in record.getMessage()
-
-
-class _Watchdog(threading.Thread):
-    """Client-side last resort for evaluations whose worker stops answering.
-
-    The in-worker watchdog thread cannot fire while C code holds the GIL (a hung solver, a
-    runaway regex): then the worker's own event loop is frozen too and no result ever comes.
-    This thread, in the caller's process, cancels any task with no result ``2 * timeout +
-    grace`` seconds after submission (queue time included; one task per thread is in flight by
-    default, so it starts at once) and restarts the worker processing it.
-    """
-
-    def __init__(self, dispatcher: "Dispatcher", timeout: float, grace: float = 10.0) -> None:
-        super().__init__(daemon=True, name="alflow-watchdog")
-        self.dispatcher = dispatcher
-        self.limit = 2.0 * timeout + grace
-        self.lock = threading.Lock()
-        self.deadlines: dict[str, tuple[float, Any]] = {}  # key -> (deadline, future)
-        self.fired: dict[str, str] = {}                      # key -> worker address
-        self.halt = threading.Event()
-
-    def track(self, fut: Any) -> None:
-        with self.lock:
-            self.deadlines[fut.key] = (time.monotonic() + self.limit, fut)
-
-    def untrack(self, fut: Any) -> None:
-        with self.lock:
-            self.deadlines.pop(fut.key, None)
-
-    def run(self) -> None:
-        client = self.dispatcher.client
-        while not self.halt.wait(0.5):
-            now = time.monotonic()
-            with self.lock:
-                overdue = {k: f for k, (d, f) in self.deadlines.items() if d < now}
-            if not overdue:
-                continue
-            try:
-                processing = client.processing()
-            except Exception:  # noqa: BLE001 - the scheduler may be busy; try again next round
-                continue
-            restarting = self.dispatcher.restarting()
-            for addr, keys in processing.items():
-                hit = [k for k in keys if k in overdue]
-                if not hit:
-                    continue
-                if addr in restarting:
-                    # Its worker is going down already: the scheduler will run the task
-                    # elsewhere. Give it a fresh deadline rather than charge it an attempt.
-                    with self.lock:
-                        for k in hit:
-                            if k in self.deadlines:
-                                self.deadlines[k] = (time.monotonic() + self.limit, overdue[k])
-                    continue
-                with self.lock:
-                    for k in hit:
-                        self.deadlines.pop(k, None)
-                        self.fired[k] = addr
-                client.cancel([overdue[k] for k in hit], force=True)
-                log.warning("no result from %s for %s after %.0f s: restarting it", addr, hit, self.limit)
-                self.dispatcher._restart_worker(addr)
+        msg = record.getMessage()
+        return not ("alflow-eval-" in msg and "workers died while trying to run it" in msg)
 
 
 class Dispatcher:
-    """Evaluate batches on a Dask cluster (context manager; the cluster lives across batches).
+    """Evaluate points on a Dask cluster (context manager; the cluster lives across batches).
 
     Exactly one of: ``workers`` (size of the default LocalCluster of processes, one thread each;
     ``None`` = number of cores; ``0`` = in-process, no Dask), ``address`` (an existing
     scheduler), ``cluster`` (any cluster object: dask-jobqueue, dask-kubernetes, LocalCluster).
     """
 
-    watchdog_grace: float = 10.0  # seconds added to 2 * timeout before the client-side watchdog acts
-    scatter_timeout: float = 30.0  # seconds to wait for the oracle to reach the workers
+    watchdog_grace: float = 10.0      # seconds added to 2 * timeout before the client-side watchdog acts
+    ship_timeout: float = 30.0        # seconds to wait for the oracle to reach the workers
+    no_workers_timeout: float = 60.0  # seconds without any worker, work in flight, before NoWorkersLeft
+    exit_report_wait: float = 2.0     # seconds to wait for a nanny's report of how a worker died
+    replenish_interval: float = 2.0   # seconds between checks that the own cluster has all its workers
 
     def __init__(
         self,
@@ -220,6 +135,12 @@ class Dispatcher:
         self._restarts: list[threading.Thread] = []
         self._restarting: set[str] = set()
         self._restart_lock = threading.Lock()
+        self._shipped: dict[str, int] = {}  # token -> streams using it (kept registered when 0)
+        self._ship_lock = threading.Lock()
+        self._exits: OrderedDict[str, int] = OrderedDict()  # worker address -> exit code (nanny reports)
+        self._exits_cond = threading.Condition()
+        self._exit_reporter = False
+        self._replenished = -float("inf")
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -227,51 +148,99 @@ class Dispatcher:
         return self.workers == 0
 
     def start(self) -> "Dispatcher":
-        """Connect (or start the LocalCluster). Idempotent; ``evaluate`` calls it if needed."""
+        """Connect (or start the LocalCluster). Idempotent; ``stream``/``evaluate`` call it."""
         if self.in_process or self.client is not None:
             return self
-        from distributed import Client, LocalCluster
+        from distributed import Client  # noqa: PLC0415
 
         if self.quiet:
             sched = logging.getLogger("distributed.scheduler")
-            if not any(isinstance(f, _HandledLoss) for f in sched.filters):
-                sched.addFilter(_HandledLoss())
+            if not any(isinstance(f, _HandledByUs) for f in sched.filters):
+                sched.addFilter(_HandledByUs())
             for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker",
-                         "distributed.core", "distributed.comm", "distributed.batched", "distributed.client"):
+                         "distributed.core", "distributed.comm", "distributed.batched", "distributed.client",
+                         "distributed.deploy.spec"):
                 logging.getLogger(name).setLevel(logging.ERROR)
+        if self.dashboard and self.address is None and self.cluster is None and not _have_bokeh():
+            log.warning("the Dask dashboard needs bokeh (pip install 'alflow[dashboard]'); starting without it")
         if self.address is not None:
             self.client = Client(self.address)
         elif self.cluster is not None:
             self.client = Client(self.cluster)
         else:
-            import dask
+            from . import local_cluster  # noqa: PLC0415
 
-            n = self.workers or os.cpu_count() or 1
-            # The active memory manager trims "redundant" replicas, which would leave the
-            # broadcast oracle on one worker only; keep a copy on each so a death loses none.
-            with dask.config.set({"distributed.scheduler.active-memory-manager.start": False}):
-                self._own_cluster = LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    dashboard_address="127.0.0.1:0" if self.dashboard else None,
-                    # The scheduler's HTTP server (health, metrics; dashboard if asked) on a
-                    # free port of 127.0.0.1, never the fixed public default 8787.
-                    scheduler_kwargs={"dashboard": self.dashboard, "dashboard_address": "127.0.0.1:0"},
-                    silence_logs=logging.ERROR if self.quiet else logging.WARNING,
-                )
+            self._own_cluster = local_cluster.start(self.workers, self.dashboard, self.quiet)
             self.client = Client(self._own_cluster)
+        self._watch_exits()
         return self
 
+    def _watch_exits(self) -> None:
+        """Subscribe to the nannies' reports of worker exits (see :mod:`oracles.worker_exits`)."""
+        from .worker_exits import TOPIC, ExitReporter  # noqa: PLC0415
+
+        try:
+            self.client.subscribe_topic(TOPIC, self._on_exit_event)
+            self._exit_reporter = _bounded(lambda: self.client.register_plugin(ExitReporter()),
+                                           self.ship_timeout, "exit-reporter registration")
+        except Exception as exc:  # noqa: BLE001 - without it, reasons lack the exit status
+            log.warning("cannot watch worker exits (failures will not name the exit status): %s", exc)
+
+    def _on_exit_event(self, event: Any) -> None:
+        from .worker_exits import exit_key  # noqa: PLC0415
+
+        _, msg = event
+        if isinstance(msg, dict) and msg.get("pid"):
+            with self._exits_cond:
+                self._exits[exit_key(msg.get("nanny"), msg["pid"])] = int(msg.get("exitcode") or 0)
+                while len(self._exits) > 1000:
+                    self._exits.popitem(last=False)
+                self._exits_cond.notify_all()
+
+    def exit_of(self, nanny: str | None, pid: int | None, wait: float = 0.0) -> str:
+        """How the worker process ``pid`` of ``nanny`` ended (``"was killed by signal 11
+        (SIGSEGV)"``), waiting up to ``wait`` s for the nanny's report."""
+        from .worker_exits import describe_exit, exit_key  # noqa: PLC0415
+
+        key = exit_key(nanny, pid)
+        with self._exits_cond:
+            if nanny and pid:
+                self._exits_cond.wait_for(lambda: key in self._exits, timeout=wait)
+            return describe_exit(self._exits.get(key))
+
     def close(self) -> None:
-        """Close the client, and the cluster if this dispatcher started it."""
+        """Close the client, and the cluster if this dispatcher started it. On a cluster it did
+        not start, only its own plugins are removed: no worker is touched."""
         for th in self._restarts:
             th.join(timeout=30)
         self._restarts.clear()
         if self.client is not None:
-            self.client.close()
+            if self._own_cluster is None:
+                self._unregister_plugins()
+            try:
+                self.client.close()
+            except Exception as exc:  # noqa: BLE001 - closing must not mask the caller's outcome
+                log.warning("closing the Dask client: %s", exc)
             self.client = None
+        self._shipped.clear()
         if self._own_cluster is not None:
             self._own_cluster.close()
             self._own_cluster = None
+
+    def _unregister_plugins(self) -> None:
+        from .worker_exits import TOPIC, ExitReporter  # noqa: PLC0415
+
+        def go() -> None:
+            for token in list(self._shipped):
+                self._unship(token)
+            if self._exit_reporter:
+                self.client.unregister_worker_plugin(ExitReporter.name, nanny=True)
+            self.client.unsubscribe_topic(TOPIC)
+
+        try:
+            _bounded(go, self.ship_timeout, "plugin removal")
+        except Exception as exc:  # noqa: BLE001
+            log.warning("removing alflow's plugins from the cluster: %s", exc)
 
     def __enter__(self) -> "Dispatcher":
         return self.start()
@@ -281,13 +250,54 @@ class Dispatcher:
 
     @property
     def dashboard_link(self) -> str | None:
-        return None if self.client is None or not self.dashboard else self.client.dashboard_link
+        """The Dask dashboard's URL (asked for with ``dashboard=True``, or the external
+        cluster's own), or None when there is none."""
+        if self.client is None or (self._own_cluster is not None and not self.dashboard):
+            return None
+        if self._own_cluster is not None and not _have_bokeh():
+            return None
+        try:
+            link = self.client.dashboard_link
+        except Exception:  # noqa: BLE001 - no HTTP server on that scheduler
+            return None
+        return link or None
+
+    def where(self) -> str:
+        """Where evaluations run, for messages."""
+        if self.in_process:
+            return "this process"
+        if self._own_cluster is not None:
+            return "the local cluster"
+        return f"scheduler {self.address or getattr(self.cluster, 'scheduler_address', '?')}"
+
+    def worker_name(self, address: str) -> str:
+        """A readable name for the worker at ``address`` (the address if unknown)."""
+        from .evaluation import worker_label  # noqa: PLC0415
+
+        try:
+            info = self.client.scheduler_info(n_workers=-1)["workers"].get(address, {})
+        except Exception:  # noqa: BLE001
+            info = {}
+        return worker_label(info.get("name"), address)
 
     def n_threads(self) -> int:
         """Worker threads the cluster has now (1 in-process)."""
         if self.in_process:
             return 1
         self.start()
+        return self.threads_now()
+
+    def threads_now(self) -> int:
+        """Worker threads connected now. Free on the own LocalCluster (its worker list is kept
+        up to date in this process by the scheduler's events); a round trip to the scheduler
+        otherwise."""
+        if self._own_cluster is not None:
+            for _ in range(3):  # the event loop may change the dict while we read it
+                try:
+                    workers = list(self._own_cluster.scheduler_info["workers"].values())
+                    return int(sum(w.get("nthreads", 0) for w in workers))
+                except RuntimeError:
+                    continue
         return int(sum(self.client.nthreads().values()))
 
     def wait_for_workers(self, n: int | None = None, timeout: float = 60.0) -> None:
@@ -303,11 +313,26 @@ class Dispatcher:
         want = n if n is not None else (self.workers or os.cpu_count() or 1) if self._own_cluster is not None else 1
         self.client.wait_for_workers(want, timeout=timeout)
 
-    # -- evaluation --------------------------------------------------------------------------
+    # -- workers -----------------------------------------------------------------------------
+    def _replenish(self) -> None:
+        """Start again any worker the own LocalCluster lost (see :mod:`oracles.local_cluster`)."""
+        now = time.monotonic()
+        if self._own_cluster is None or now - self._replenished < self.replenish_interval:
+            return
+        self._replenished = now
+        from . import local_cluster  # noqa: PLC0415
+
+        try:
+            local_cluster.replenish(self._own_cluster)
+        except Exception as exc:  # noqa: BLE001 - try again at the next check
+            log.warning("could not start replacement workers: %s", exc)
+
     def _restart_worker(self, address: str) -> None:
         """Restart a worker whose thread hangs, in the background (results keep flowing).
 
-        At most one restart per address at a time; while it runs, new tasks avoid the worker.
+        Only through its nanny: a worker without one would be shut down, not restarted, and on a
+        cluster alflow did not start nothing is ever shut down. At most one restart per address
+        at a time; while it runs, new tasks avoid the worker.
         """
         with self._restart_lock:
             if address in self._restarting:
@@ -316,9 +341,15 @@ class Dispatcher:
 
         def go() -> None:
             try:
+                info = self.client.scheduler_info(n_workers=-1)["workers"].get(address)
+                if info is None:
+                    return  # gone already
+                if not info.get("nanny"):
+                    log.warning("worker %s hangs after a timeout but has no nanny to restart it", address)
+                    return
                 res = self.client.restart_workers([address], raise_for_error=False)
                 log.info("restart of %s: %s", address, res)
-            except Exception as exc:  # no nanny (an external worker): nothing we can do here
+            except Exception as exc:  # noqa: BLE001
                 log.warning("could not restart worker %s after a timeout: %s", address, exc)
             finally:
                 with self._restart_lock:
@@ -333,20 +364,65 @@ class Dispatcher:
         with self._restart_lock:
             return set(self._restarting)
 
-    def _scatter(self, oracle: Oracle) -> Any:
-        """Ship the oracle to every worker once; tolerate a worker that is going away."""
-        oracle = shippable(oracle)
-        last: Exception | None = None
-        for attempt in range(4):
+    # -- shipping the oracle -----------------------------------------------------------------
+    def _ship(self, oracle: Oracle) -> str:
+        """Make the oracle available on every worker, present and future; returns its token.
+
+        The same oracle (same pickled bytes) is shipped once per dispatcher and reused by later
+        streams; shipments of other oracles that no stream uses are removed first.
+        """
+        from .shipping import OracleShipment, pack  # noqa: PLC0415
+
+        try:
+            token, payload = pack(oracle)
+        except Exception as exc:
+            raise OracleSetupError(
+                f"oracle {getattr(oracle, 'name', oracle)!r} cannot be sent to the Dask workers: it must be "
+                f"picklable with cloudpickle (keep open files, locks and solver handles out of it): "
+                f"{type(exc).__name__}: {exc}") from exc
+        with self._ship_lock:
+            if token in self._shipped:
+                self._shipped[token] += 1
+                return token
+            for other, users in list(self._shipped.items()):
+                if users == 0:
+                    self._unship(other)
+            plugin = OracleShipment(token, payload, getattr(oracle, "name", "oracle"))
             try:
-                # After repeated failures, one copy is enough: others fetch it from there.
-                # A bounded wait: a worker that is hung but not yet declared dead would
-                # otherwise block a broadcast forever.
-                return self.client.scatter(oracle, broadcast=attempt < 3, hash=False, timeout=self.scatter_timeout)
-            except (OSError, TimeoutError) as exc:  # CommClosedError is an OSError
-                last = exc
-                time.sleep(0.5 * (attempt + 1))
-        raise RuntimeError(f"could not send oracle {oracle.name!r} to the workers: {last}") from last
+                # The scheduler records the plugin before it broadcasts it, so even if a hung
+                # worker holds up the broadcast, every worker that registers later gets it;
+                # a worker that has none answers "missing" and the point is sent again.
+                _bounded(lambda: self.client.register_plugin(plugin), self.ship_timeout, "oracle shipment")
+            except Exception as exc:
+                raise RuntimeError(f"could not send oracle {plugin.label!r} to the workers: {exc}") from exc
+            self._shipped[token] = 1
+            return token
+
+    def _release(self, token: str) -> None:
+        with self._ship_lock:
+            if token in self._shipped:
+                self._shipped[token] = max(self._shipped[token] - 1, 0)
+
+    def _unship(self, token: str) -> None:
+        from .shipping import PLUGIN_PREFIX  # noqa: PLC0415
+
+        self._shipped.pop(token, None)
+        try:
+            self.client.unregister_worker_plugin(PLUGIN_PREFIX + token)
+        except Exception as exc:  # noqa: BLE001 - a stale plugin only costs scheduler memory
+            log.debug("removing oracle shipment %s: %s", token, exc)
+
+    # -- evaluation --------------------------------------------------------------------------
+    def stream(self, oracle: Oracle, *, timeout: float | None = _UNSET,
+               max_in_flight: int | None = _UNSET) -> EvalStream:
+        """A stream of evaluations of ``oracle`` (use it as a context manager; see
+        :mod:`oracles.stream`). ``timeout``/``max_in_flight`` default to the dispatcher's."""
+        timeout = self.timeout if timeout is _UNSET else timeout
+        limit = self.max_in_flight if max_in_flight is _UNSET else max_in_flight
+        if self.in_process:
+            return LocalStream(oracle, self.retries, timeout)
+        self.start()
+        return DaskStream(self, oracle, self.retries, timeout, limit)
 
     def evaluate(
         self,
@@ -360,7 +436,8 @@ class Dispatcher:
         """Evaluate the rows of ``X``; yield one :class:`EvalResult` per row as each completes.
 
         ``indices`` (default ``0..n-1``) are the caller's ids of the rows (pool positions). If the
-        caller stops iterating early, the work still in flight is cancelled.
+        caller stops iterating early, the work still in flight is cancelled. A batch on top of
+        :meth:`stream`: every row is submitted at once and waits in the stream for a free slot.
         """
         X = np.asarray(X, dtype=float)
         if X.ndim != 2:
@@ -370,120 +447,19 @@ class Dispatcher:
         idx = np.arange(X.shape[0]) if indices is None else np.asarray(indices)
         if idx.shape != (X.shape[0],):
             raise ValueError(f"Dispatcher.evaluate: indices must have shape ({X.shape[0]},), got {idx.shape}")
-        timeout = self.timeout if timeout is _UNSET else timeout
-        limit = self.max_in_flight if max_in_flight is _UNSET else max_in_flight
         if X.shape[0] == 0:
             return iter(())
-        if self.in_process:
-            return self._evaluate_local(oracle, X, idx, timeout)
-        self.start()
-        return self._evaluate_dask(oracle, X, idx, timeout, limit)
+        return self._batch(oracle, X, idx, timeout, max_in_flight)
 
-    def _finish(self, pos_index: int, out: dict[str, Any], attempts: int) -> EvalResult:
-        return EvalResult(index=int(pos_index), ok=bool(out["ok"]), y=out["y"], wall_time=float(out["wall"]),
-                          worker=str(out["worker"]), reason=out["reason"], attempts=attempts)
+    def _batch(self, oracle: Oracle, X: np.ndarray, idx: np.ndarray, timeout: Any, limit: Any) -> Iterator[EvalResult]:
+        with self.stream(oracle, timeout=timeout, max_in_flight=limit) as s:
+            for i, x in zip(idx, X):
+                s.submit(int(i), x)
+            yield from s.results()
 
-    def _evaluate_local(self, oracle: Oracle, X: np.ndarray, idx: np.ndarray, timeout: float | None) -> Iterator[EvalResult]:
-        for pos in range(X.shape[0]):
-            for attempt in range(1, self.retries + 2):
-                out = run_point(oracle, X[pos], timeout)
-                if out["ok"] or attempt == self.retries + 1:
-                    yield self._finish(idx[pos], out, attempt)
-                    break
 
-    def _evaluate_dask(self, oracle: Oracle, X: np.ndarray, idx: np.ndarray, timeout: float | None,
-                       limit: int | None) -> Iterator[EvalResult]:
-        from distributed import as_completed
+def _have_bokeh() -> bool:
+    """Dask serves its dashboard only with bokeh installed (``pip install 'alflow[dashboard]'``)."""
+    import importlib.util  # noqa: PLC0415
 
-        client = self.client
-        n = X.shape[0]
-        batch = uuid.uuid4().hex[:10]
-        oref = self._scatter(oracle)
-        attempts = np.zeros(n, dtype=int)
-        queue: deque[int] = deque(range(n))
-        live: dict[Any, int] = {}
-        # with_results: results are fetched in the event loop as they land, not by a blocking
-        # round trip from this thread per future (that halved the dispatch overhead).
-        ac = as_completed(with_results=True, raise_errors=False)
-        cap_checked = 0.0
-        cap = limit or 1
-
-        def capacity() -> int:
-            nonlocal cap_checked, cap
-            if limit is not None:
-                return limit
-            now = time.monotonic()
-            if now - cap_checked > 1.0:  # the cluster may scale; ask the scheduler at most 1/s
-                cap = max(int(sum(client.nthreads().values())), 1)
-                cap_checked = now
-            return cap
-
-        submitted: dict[Any, float] = {}
-        lost = np.zeros(n, dtype=int)
-
-        def submit(pos: int) -> None:
-            attempts[pos] += 1
-            key = f"alflow-eval-{batch}-{int(idx[pos])}-{attempts[pos]}-{lost[pos]}"
-            avoid = self.restarting()
-            healthy = [w for w in client.nthreads() if w not in avoid] if avoid else None
-            # A loose restriction: prefer workers that are not being restarted (a task sent to
-            # one would only be killed with it), but run anywhere if none is left.
-            fut = client.submit(run_point, oref, X[pos], timeout, key=key, pure=False, retries=0,
-                                workers=healthy or None, allow_other_workers=bool(healthy))
-            live[fut] = pos
-            submitted[fut] = time.monotonic()
-            if watchdog is not None:
-                watchdog.track(fut)
-            ac.add(fut)
-
-        watchdog = _Watchdog(self, timeout, self.watchdog_grace) if timeout is not None else None
-        if watchdog is not None:
-            watchdog.start()
-
-        try:
-            while queue and len(live) < capacity():
-                submit(queue.popleft())
-            for fut, payload in ac:
-                pos = live.pop(fut)
-                t_sub = submitted.pop(fut)
-                if watchdog is not None:
-                    watchdog.untrack(fut)
-                if fut.status == "finished" and isinstance(payload, dict):
-                    out = payload
-                elif watchdog is not None and fut.key in watchdog.fired:
-                    out = {"ok": False, "y": None, "wall": time.monotonic() - t_sub, "restart": False,
-                           "worker": watchdog.fired[fut.key],
-                           "reason": f"timeout: no result {watchdog.limit:.0f} s after submission "
-                                     "(worker unresponsive, restarted)"}
-                else:  # KilledWorker, lost data, cancelled: a failure, not a crash
-                    exc = payload[1] if isinstance(payload, tuple) and len(payload) == 3 else payload
-                    out = {"ok": False, "y": None, "wall": time.monotonic() - t_sub, "worker": "", "restart": False,
-                           "reason": f"worker failure: {type(exc).__name__}: {exc}"}
-                    if oref.status != "finished" or "lost dependencies" in str(exc):
-                        # The scattered oracle died with its worker (Dask keeps one replica of
-                        # scattered data): not the point's fault, so re-scatter and do not count
-                        # the attempt (bounded, in case the cluster keeps losing workers).
-                        if oref.status != "finished":
-                            oref = self._scatter(oracle)
-                        if lost[pos] < 3 + self.retries:
-                            lost[pos] += 1
-                            attempts[pos] -= 1
-                fut.release()
-                if out.get("restart"):
-                    self._restart_worker(out["worker"])
-                done = out["ok"] or attempts[pos] > self.retries
-                if not done:
-                    log.info("retrying index %s after: %s", idx[pos], out["reason"])
-                    queue.appendleft(pos)
-                # Refill before yielding: the workers keep computing while the caller stores.
-                while queue and len(live) < capacity():
-                    submit(queue.popleft())
-                if done:
-                    yield self._finish(idx[pos], out, int(attempts[pos]))
-        finally:
-            if watchdog is not None:
-                watchdog.halt.set()
-            if live:
-                client.cancel(list(live), force=True)
-            live.clear()
-            oref.release()
+    return importlib.util.find_spec("bokeh") is not None

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .base import FunctionOracle, Oracle
+from .base import FunctionOracle, Oracle, describe_unknown
 
 ENTRY_POINT_GROUP = "alflow.oracles"
 
@@ -108,8 +108,7 @@ def _check_params(fn: Any, params: dict[str, Any], label: str) -> None:
     allowed = [p.name for p in ps if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     unknown = [k for k in params if k not in allowed]
     if unknown:
-        hints = {k: difflib.get_close_matches(k, allowed, n=1) for k in unknown}
-        hint = "; ".join(f"{k!r} (did you mean {h[0]!r}?)" if h else repr(k) for k, h in hints.items())
+        hint = describe_unknown(unknown, allowed)
         raise ValueError(f"oracle {label}: unknown parameter(s) {hint}; allowed: {', '.join(allowed) or 'none'}")
     missing = [p.name for p in ps if p.default is p.empty and p.name not in params
                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"]

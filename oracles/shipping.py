@@ -1,82 +1,87 @@
-"""Shipping oracles whose code exists only in this process to Dask workers.
+"""Shipping an oracle to every Dask worker once, including workers that join later.
 
-An oracle loaded from ``path/file.py:attr`` lives in a module that the workers cannot import.
-The registry registers such modules with cloudpickle to be pickled by value, but Dask pickles
-with the standard :mod:`pickle` first, which refers to functions by module name and so fails on
-the worker. :func:`shippable` wraps such an oracle so that its code travels as cloudpickle
-bytes inside a class that is importable everywhere. The dispatcher applies it to every oracle it
-sends, so callers never have to think about it.
+The oracle travels as a Dask *worker plugin* (:class:`OracleShipment`) holding its cloudpickle
+bytes. The scheduler keeps registered plugins and hands them to every worker when it registers,
+before that worker runs any task. So a worker that replaces a dead one (a nanny restart, an
+adaptive cluster growing) has the oracle before its first evaluation, and no death can lose it.
+Scattered data (what alflow used before) lives only on workers: when the workers holding it died,
+tasks failed with "lost dependencies", and re-scattering or replicating it while workers came
+and went failed too ("No valid workers found", "Can not use replicate to delete data").
+
+cloudpickle (not the standard pickle Dask tries first) is used for the payload, so an oracle
+from a ``path/file.py`` module, which the workers cannot import, travels by value (the registry
+registers such modules with cloudpickle).
+
+Tasks then name the oracle by its token (:func:`run_shipped`): nothing but ``x`` is pickled per
+evaluation, and tasks have no dependencies, so the scheduler has no data to place.
+
+This module imports ``distributed``; the dispatcher imports it only when Dask is used.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from typing import Any
 
+import cloudpickle
 import numpy as np
+from distributed.diagnostics.plugin import WorkerPlugin
 
-from oracles.base import Oracle
+from .evaluation import MISSING, SETUP, current_worker, run_point
 
+# token -> the oracle, or why it could not be loaded on this worker (a str)
+_SHIPPED: dict[str, Any] = {}
+_LOCK = threading.Lock()
 
-def _by_value_modules(oracle: Any) -> set[str]:
-    """Modules of the oracle's code that exist only in this process (a ``file.py:attr`` plug-in,
-    registered with cloudpickle to be pickled by value)."""
-    try:
-        import cloudpickle  # noqa: PLC0415
-    except ImportError:  # pragma: no cover
-        return set()
-    registry = set(cloudpickle.list_registry_pickle_by_value())
-    mods = {type(oracle).__module__, getattr(getattr(oracle, "fn", None), "__module__", None)}
-    return {m for m in mods if m in registry}
+PLUGIN_PREFIX = "alflow-oracle-"
 
 
-def shippable(oracle: Any) -> Any:
-    """The oracle in a form a Dask worker can unpickle.
+def pack(oracle: Any) -> tuple[str, bytes]:
+    """(token, payload): the oracle's cloudpickle bytes and a digest that names them."""
+    payload = cloudpickle.dumps(oracle)
+    return hashlib.sha1(payload).hexdigest()[:20], payload
 
-    Dask pickles with the standard ``pickle`` first, which refers to functions by module name;
-    an oracle defined in a ``path/file.py`` loaded by path lives in a module the workers cannot
-    import. Such an oracle travels as cloudpickle bytes (code by value) inside
-    :class:`_ByValueOracle`, whose own class is importable everywhere. Others pass unchanged.
+
+class OracleShipment(WorkerPlugin):
+    """A worker plugin that installs one oracle in each worker's registry."""
+
+    idempotent = True  # registering the same token again is a no-op
+
+    def __init__(self, token: str, payload: bytes, label: str) -> None:
+        self.token, self.payload, self.label = token, payload, label
+        self.name = PLUGIN_PREFIX + token
+
+    def setup(self, worker: Any) -> None:
+        try:
+            obj: Any = cloudpickle.loads(self.payload)
+        except BaseException as exc:  # noqa: BLE001 - reported by every task that needs it
+            obj = (f"cannot load oracle {self.label!r} on worker {current_worker()[0]}: "
+                   f"{type(exc).__name__}: {exc}")
+        with _LOCK:
+            _SHIPPED[self.token] = obj
+
+    def teardown(self, worker: Any) -> None:
+        with _LOCK:
+            _SHIPPED.pop(self.token, None)
+
+
+def run_shipped(token: str, x: np.ndarray, timeout: float | None) -> dict[str, Any]:
+    """The Dask task: evaluate the shipped oracle ``token`` at ``x`` (see ``run_point``).
+
+    A worker without the oracle (its plugin registration timed out) answers ``missing``; the
+    dispatcher then resubmits the point without charging it an attempt.
     """
-    if isinstance(oracle, _ByValueOracle) or not _by_value_modules(oracle):
-        return oracle
-    return _ByValueOracle(oracle)
-
-
-class _ByValueOracle(Oracle):
-    """Wraps an oracle whose code must be shipped by value (see :func:`shippable`)."""
-
-    def __init__(self, inner: Any) -> None:
-        import cloudpickle  # noqa: PLC0415
-
-        self._payload = cloudpickle.dumps(inner)
-        self._inner = inner
-        self.name, self.version = inner.name, inner.version
-        self.description = getattr(inner, "description", "")
-        self._setup(inner.bounds, inner.output_names, inner.input_names,
-                    params=dict(getattr(inner, "params", {}) or {}))
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_inner"] = None  # rebuilt from the payload on the worker
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
-    def _unwrapped(self) -> Any:
-        if self._inner is None:
-            import cloudpickle  # noqa: PLC0415
-
-            self._inner = cloudpickle.loads(self._payload)
-        return self._inner
-
-    # Delegate whole calls, not just ``_evaluate``: the wrapper must not change what the inner
-    # oracle returns or raises (the dispatcher classifies bad outputs itself).
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self._unwrapped()(x)
-
-    def evaluate_batch(self, X: np.ndarray) -> np.ndarray:
-        return self._unwrapped().evaluate_batch(X)
-
-    def _evaluate(self, x: np.ndarray) -> Any:  # pragma: no cover - __call__ is delegated
-        return self._unwrapped()._evaluate(x)
+    with _LOCK:
+        oracle = _SHIPPED.get(token)
+    if oracle is None or isinstance(oracle, str):
+        worker, address = current_worker()
+        now = time.time()
+        out = {"ok": False, "y": None, "worker": worker, "address": address, "restart": False,
+               "wall": 0.0, "started": now, "finished": now}
+        if oracle is None:
+            return {**out, "kind": MISSING, "reason": "the oracle has not reached this worker"}
+        return {**out, "kind": SETUP, "reason": f"exception: {oracle} (the same for every point: "
+                                                 "the workers must be able to import what the oracle uses)"}
+    return run_point(oracle, x, timeout)

@@ -6,7 +6,7 @@ import cloudpickle
 import numpy as np
 import pytest
 
-from oracles import FunctionOracle, Oracle, resolve
+from oracles import FunctionOracle, Oracle, OracleSetupError, OutputShapeError, resolve
 
 
 def test_function_oracle_wraps_scalar_and_vector_functions():
@@ -35,8 +35,13 @@ def test_bad_bounds_are_named(bounds, msg):
 
 def test_wrong_input_and_output_shapes_fail_loudly():
     o = FunctionOracle(lambda x: [1.0, 2.0], bounds=[[0, 1]])  # says k=1, returns 2
-    with pytest.raises(ValueError, match=r"output must have shape \(1,\)"):
+    with pytest.raises(OutputShapeError, match=r"output must have shape \(1,\)") as ei:
         o([0.5])
+    assert isinstance(ei.value, (ValueError, OracleSetupError))  # a set-up error: never retried
+    assert "set oracle.params output_names = ['y0', 'y1']" in str(ei.value)
+    named = FunctionOracle(lambda x: [1.0, 2.0, 3.0], bounds=[[0, 1]], output_names=["a", "b"])
+    with pytest.raises(OutputShapeError, match=r"output_names = \['a', 'b', 'y2'\]"):
+        named([0.5])
     with pytest.raises(ValueError, match=r"input must have shape \(1,\)"):
         FunctionOracle(lambda x: 0.0, bounds=[[0, 1]])([0.1, 0.2])
 

@@ -135,3 +135,81 @@ def test_parameters_are_validated():
         CommandOracle([PY], bounds=[[0, 1]], input_mode="socket")
     with pytest.raises(ValueError, match="missing required parameter.*bounds"):
         resolve("command", argv=[PY])
+
+
+LEAKY = str(ROOT / "examples" / "simulators" / "leaky.py")
+
+
+def gone(pid: int, wait: float = 5.0) -> bool:
+    """The process is dead (or a zombie nobody reaped: it holds nothing but a table slot)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        stat = Path(f"/proc/{pid}/stat")
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except FileNotFoundError:
+            return True
+        except IndexError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("setsid", [False, True], ids=["same-group", "setsid"])
+def test_background_child_holding_stdout_neither_hides_the_result_nor_survives(tmp_path, setsid):
+    """Issue 16 item 5: the child keeps stdout open; the result is read when the main process
+    exits (not as a timeout after the child's 120 s), and the child is killed then."""
+    pidfile = tmp_path / "child.pid"
+    argv = [PY, LEAKY, "--pidfile", str(pidfile)] + (["--setsid"] if setsid else [])
+    o = CommandOracle(argv, bounds=[[0, 1], [0, 1]], timeout=60)
+    t = time.perf_counter()
+    assert o([0.25, 0.5])[0] == 0.75
+    assert time.perf_counter() - t < 30
+    (pid,) = map(int, pidfile.read_text().split())
+    assert gone(pid), f"the background child {pid} survived the evaluation"
+
+
+def test_timeout_kills_a_child_that_left_the_process_group(tmp_path):
+    pidfile = tmp_path / "child.pid"
+    o = CommandOracle([PY, LEAKY, "--pidfile", str(pidfile), "--setsid", "--hang", "60"],
+                      bounds=[[0, 1]], timeout=2.0)
+    t = time.perf_counter()
+    with pytest.raises(CommandTimeout, match="timed out after 2.0 s"):
+        o([0.5])
+    assert time.perf_counter() - t < 20
+    (pid,) = map(int, pidfile.read_text().split())
+    assert gone(pid)
+
+
+def test_abort_kills_a_running_program_so_the_dispatcher_timeout_needs_no_restart(tmp_path):
+    """The dispatcher's own timeout (no command timeout) asks the oracle to abort: the program
+    and its setsid child die, and the evaluation ends as a timeout that stopped cleanly."""
+    from oracles import Dispatcher
+
+    pidfile = tmp_path / "child.pid"
+    o = CommandOracle([PY, LEAKY, "--pidfile", str(pidfile), "--setsid", "--hang", "60"], bounds=[[0, 1]])
+    with Dispatcher(workers=0, retries=0, timeout=3.0) as d:
+        t = time.perf_counter()
+        (r,) = list(d.evaluate(o, [[0.5]]))
+    assert time.perf_counter() - t < 30
+    assert r.kind == "timeout" and r.reason.endswith("(stopped)"), r.reason
+    (pid,) = map(int, pidfile.read_text().split())
+    assert gone(pid)
+
+
+def test_failure_reason_carries_the_stderr_tail_and_kinds_are_right():
+    from oracles import Dispatcher
+
+    err = CommandOracle([PY, LEAKY, "--stderr", "solver diverged at step 17"], bounds=[[0, 1]])
+    missing = CommandOracle(["/nonexistent/simulator"], bounds=[[0, 1]])
+    three = CommandOracle([PY, "-c", "print('[1, 2, 3]')"], bounds=[[0, 1]])
+    with Dispatcher(workers=0, retries=1) as d:
+        (r_err,) = list(d.evaluate(err, [[0.5]]))
+        (r_missing,) = list(d.evaluate(missing, [[0.5]]))
+        (r_three,) = list(d.evaluate(three, [[0.5]]))
+    assert r_err.kind == "error" and r_err.attempts == 2
+    assert "exited with status 4" in r_err.reason and "solver diverged at step 17" in r_err.reason
+    assert r_missing.kind == "setup" and r_missing.attempts == 1 and "cannot start" in r_missing.reason
+    assert r_three.kind == "setup" and r_three.attempts == 1
+    assert "returned 3 output(s)" in r_three.reason and "output_names = ['y0', 'y1', 'y2']" in r_three.reason

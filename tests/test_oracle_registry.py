@@ -162,3 +162,40 @@ def test_alflow_oracles_cli_lists_builtins_and_entry_point(tmp_path):
     assert proc.returncode == 0, proc.stderr
     for name in (*BUILTINS, "damped_oscillator", "tiny"):
         assert name in proc.stdout, f"{name} missing from `alflow oracles` output:\n{proc.stdout}"
+
+
+def _plain_file(tmp_path: Path) -> Path:
+    f = tmp_path / "plainsim.py"
+    f.write_text("def sim(x, scale=1.0, *, shift):\n    return scale * float(x[0]) + shift\n"
+                 "def loose(x, **opts):\n    return float(x[0]) + len(opts)\n")
+    return f
+
+
+def test_plain_function_params_are_checked_against_its_signature_when_resolved(tmp_path):
+    """Issue 16 item 6: a misspelt or missing oracle.params entry of a plain function is an
+    error when the oracle is built (so `alflow validate` reports it), not on every point."""
+    f = _plain_file(tmp_path)
+    o = resolve(f"{f}:sim", bounds=[[0, 1]], scale=2.0, shift=1.0)
+    assert o([0.5])[0] == 2.0
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) 'scal' \(did you mean 'scale'\?\)"):
+        resolve(f"{f}:sim", bounds=[[0, 1]], scal=2.0, shift=1.0)
+    with pytest.raises(ValueError, match=r"'output_name' \(did you mean 'output_names'\?\)"):
+        resolve(f"{f}:sim", bounds=[[0, 1]], shift=1.0, output_name=["a"])
+    with pytest.raises(ValueError, match=r"missing required parameter\(s\) 'shift'"):
+        resolve(f"{f}:sim", bounds=[[0, 1]])
+    # a function that takes **kwargs accepts any parameter
+    assert resolve(f"{f}:loose", bounds=[[0, 1]], anything=1, goes=2)([0.5])[0] == 2.5
+
+
+def test_alflow_validate_reports_an_unknown_plain_function_parameter(tmp_path):
+    f = _plain_file(tmp_path)
+    cfg = tmp_path / "camp.toml"
+    cfg.write_text(
+        "[campaign]\nname = \"p\"\nstore = \"camp.h5\"\n"
+        f"[oracle]\nname = \"{f}:sim\"\nbounds = [[0.0, 1.0]]\nparams = {{ shfit = 1.0 }}\n"
+        "[budget]\ninitial = 4\niterations = 1\n[dask]\nworkers = 0\n")
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "validate", str(cfg)], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "'shfit' (did you mean 'shift'?)" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "camp.h5").exists()

@@ -74,8 +74,9 @@ class FitReport:
 class CrossValidation:
     """Out-of-fold predictions of K-fold cross-validation, in original units."""
 
-    pred: np.ndarray                # (n, k) dropout-off prediction of the fold that held the row out
-    mc_std: np.ndarray              # (n, k) raw MC-dropout std of that fold's model (shared masks)
+    pred: np.ndarray                # (m, k) dropout-off prediction of the fold that held the row out
+    mc_std: np.ndarray              # (m, k) raw MC-dropout std of that fold's model (shared masks)
+    rows: np.ndarray                # (m,) the rows predicted: all rows, or those of the held-out folds run
     folds: np.ndarray               # (n,) fold of each row
     seconds: float
 
@@ -142,11 +143,12 @@ class DropoutMLP:
     """
 
     def __init__(self, hidden: Sequence[int] = (128, 128), activation: str = "silu",
-                 dropout: float = 0.05, weight_decay: float = 1e-4, lr: float = 3e-3,
+                 dropout: float = 0.05, weight_decay: float = 1e-4, lr: float = 1e-2,
                  epochs: int = 300, batch_size: int = 1024, early_stopping: bool = False,
                  val_fraction: float = 0.1, patience: int = 30, lr_schedule: str = "cosine",
                  seed: int = 0, device: str = "auto", n_members: int = 1, min_steps: int = 3000,
-                 dropout_layers: str | Sequence[float] = "last", warm_fraction: float = 0.3):
+                 dropout_layers: str | Sequence[float] = "last", warm_fraction: float = 0.3,
+                 init_gain: float | None = 0.6):
         try:
             hidden_t = tuple(int(h) for h in hidden)
         except (TypeError, ValueError) as exc:
@@ -187,8 +189,11 @@ class DropoutMLP:
         _int_arg("seed", seed, 0)
         if not (isinstance(warm_fraction, (int, float)) and 0.0 < warm_fraction <= 1.0):
             raise ValueError(f"warm_fraction must be a number in (0, 1]; got {warm_fraction!r}")
+        if init_gain is not None and not (isinstance(init_gain, (int, float)) and 0 < init_gain < 100):
+            raise ValueError(f"init_gain must be a number > 0 or None; got {init_gain!r}")
         self.hidden = hidden_t
         self.activation = activation
+        self.init_gain = None if init_gain is None else float(init_gain)
         self.dropout_rates: tuple[float, ...] = rates
         self.dropout = float(max(rates))
         self.dropout_layers = dropout_layers if isinstance(dropout_layers, str) else list(rates)
@@ -242,7 +247,8 @@ class DropoutMLP:
                 "dropout_layers": self.dropout_layers, "weight_decay": self.weight_decay, "lr": self.lr,
                 "epochs": self.epochs, "batch_size": self.batch_size, "early_stopping": self.early_stopping,
                 "val_fraction": self.val_fraction, "patience": self.patience, "lr_schedule": self.lr_schedule,
-                "n_members": self.n_members, "min_steps": self.min_steps, "warm_fraction": self.warm_fraction}
+                "n_members": self.n_members, "min_steps": self.min_steps, "warm_fraction": self.warm_fraction,
+                "init_gain": self.init_gain}
 
     # ------------------------------------------------------------------ inputs
     def _to_tensor_x(self, X: np.ndarray) -> torch.Tensor:
@@ -293,7 +299,7 @@ class DropoutMLP:
 
     def _new_stack(self, d: int, k: int, seeds: Sequence[int]) -> StackedMLP:
         net = StackedMLP([d, *self.hidden, k], len(seeds), self.activation, self.dropout_rates, self.device)
-        net.init([torch.Generator().manual_seed(s) for s in seeds])
+        net.init([torch.Generator().manual_seed(s) for s in seeds], gain=self.init_gain)
         return net
 
     def fit(self, X: np.ndarray, y: np.ndarray, warm_start: bool = False,
@@ -339,13 +345,14 @@ class DropoutMLP:
         return self._last_report
 
     def cross_validate(self, X: np.ndarray, y: np.ndarray, folds: np.ndarray, T: int = 50,
-                       seed: int = 0) -> CrossValidation:
+                       seed: int = 0, only_folds: Sequence[int] | None = None) -> CrossValidation:
         """K-fold out-of-fold predictions with this model's settings (the model itself is unchanged).
 
         All K folds x ``n_members`` networks train as one stack, fold f's networks on the rows
         with ``folds != f``; the normaliser is the full data's (a negligible leak of the held-out
         rows' mean and std, for one shared input scaling).  Returns each row's prediction and raw
-        MC std (``T`` shared-mask samples) from the fold that did not see it.
+        MC std (``T`` shared-mask samples) from the fold that did not see it.  ``only_folds``
+        trains just those folds (e.g. one: a hold-out split at a fraction of the cost).
         """
         t0 = time.perf_counter()
         X, y = self._check_xy(X, y)
@@ -355,6 +362,10 @@ class DropoutMLP:
         fold_ids = np.unique(folds)
         if fold_ids.size < 2:
             raise ValueError("cross_validate needs at least 2 folds")
+        if only_folds is not None:
+            fold_ids = np.array(sorted(set(int(f) for f in only_folds) & set(fold_ids.tolist())))
+            if fold_ids.size == 0:
+                raise ValueError(f"only_folds {list(only_folds)} names no fold of {np.unique(folds).tolist()}")
         n, d = X.shape
         k = y.shape[1]
         x_mean, x_std = _moments(X)
@@ -368,13 +379,16 @@ class DropoutMLP:
         for fi, f in enumerate(fold_ids):
             w[fi * M:(fi + 1) * M, torch.as_tensor(folds == f)] = 0.0
         n_train = int(np.min([np.sum(folds != f) for f in fold_ids]))
+        rows_all = np.flatnonzero(np.isin(folds, fold_ids))
+        where = np.full(n, -1)
+        where[rows_all] = np.arange(rows_all.size)
         settings = self._settings(n_train, False, seed_int(self.seed, 2, n))
         if settings.patience is not None:
             settings = TrainSettings(**{**settings.__dict__, "patience": None})
         with training_threads():
             train_stacked(net, Xt, yt, settings, w)
-        pred = np.empty((n, k))
-        std = np.empty((n, k))
+        pred = np.empty((rows_all.size, k))
+        std = np.empty((rows_all.size, k))
         counts = [T // M + (1 if j < T % M else 0) for j in range(M)]
         for fi, f in enumerate(fold_ids):
             rows = np.flatnonzero(folds == f)
@@ -389,9 +403,9 @@ class DropoutMLP:
                     mc.mc_forward(layers, self.activation, self.dropout_rates, xr, counts[j],
                                   seed_int(seed, j), out=samples, out_offset=off)
                     off += counts[j]
-            pred[rows] = acc / M * y_std + y_mean
-            std[rows] = samples.std(axis=1) * y_std
-        return CrossValidation(pred=pred, mc_std=std, folds=folds, seconds=time.perf_counter() - t0)
+            pred[where[rows]] = acc / M * y_std + y_mean
+            std[where[rows]] = samples.std(axis=1) * y_std
+        return CrossValidation(pred=pred, mc_std=std, rows=rows_all, folds=folds, seconds=time.perf_counter() - t0)
 
     def _restandardise(self, x_mean, x_std, y_mean, y_std) -> None:
         """Rewrite first/last layers for a new normaliser, keeping the function in original units."""
@@ -516,6 +530,7 @@ class DropoutMLP:
             "hp_lr_schedule": np.array(LR_SCHEDULES.index(self.lr_schedule), dtype=np.int64),
             "hp_seed": np.array(self.seed, dtype=np.int64),
             "hp_warm_fraction": np.array(self.warm_fraction),
+            "hp_init_gain": np.array(np.nan if self.init_gain is None else self.init_gain),
         })
         if self._calib_scale is not None:
             st["calib_std_scale"] = self._calib_scale.copy()
@@ -540,7 +555,8 @@ class DropoutMLP:
                     val_fraction=float(g("hp_val_fraction")), patience=int(g("hp_patience")),
                     lr_schedule=LR_SCHEDULES[sched_code], seed=int(g("hp_seed")), device=device,
                     n_members=arch.n_members, min_steps=opt("hp_min_steps", 0, int),
-                    warm_fraction=opt("hp_warm_fraction", 1.0, float))
+                    warm_fraction=opt("hp_warm_fraction", 1.0, float),
+                    init_gain=None if not np.isfinite(opt("hp_init_gain", np.nan, float)) else float(state["hp_init_gain"]))
         model.load_state(state)
         return model
 

@@ -151,7 +151,7 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, settings: SurrogateSettings, *,
         cv = sel.to_json()
         params = sel.chosen_params
         choice = {"name": sel.chosen.name, "params": params, "n_selected": int(n), "select": settings.select}
-        calibration = ({**fit_std_calibration(sel.oof.pred - y, sel.oof.mc_std), "source": "cv"}
+        calibration = ({**fit_std_calibration(sel.oof.pred - y[sel.oof.rows], sel.oof.mc_std), "source": "cv"}
                        if settings.calibrate else _carried_calibration(None, k))
     else:
         if previous_choice is not None and "params" in previous_choice:

@@ -85,15 +85,19 @@ class StackedMLP:
     def widths(self) -> list[int]:
         return self.sizes[1:-1]
 
-    def init(self, gens: Sequence[torch.Generator]) -> None:
-        """He-uniform weights (std ``gain/sqrt(fan_in)``; gain 1 for the output layer), zero biases.
-        ``gens[j]`` seeds network j, so a network's start does not depend on what it is stacked with."""
+    def init(self, gens: Sequence[torch.Generator], gain: float | None = None) -> None:
+        """Uniform weights of std ``gain/sqrt(fan_in)`` in the hidden layers (default: the
+        activation's He gain) and ``1/sqrt(fan_in)`` in the output layer; zero biases.
+        ``gens[j]`` seeds network j, so a network's start does not depend on what it is stacked with.
+
+        The gain is a smoothness prior: a small one starts from (and, with AdamW, stays near) a
+        smoother function, which is what smooth simulator outputs want (docs/results.md)."""
         if len(gens) != self.n_stack:
             raise ValueError(f"need {self.n_stack} generators, got {len(gens)}")
         Ws, bs = self.W, self.b
         with torch.no_grad():
             for li, W in enumerate(Ws):
-                g = 1.0 if li == len(Ws) - 1 else self.activation.gain
+                g = 1.0 if li == len(Ws) - 1 else (self.activation.gain if gain is None else float(gain))
                 bound = g * math.sqrt(3.0 / W.shape[2])
                 for j, gen in enumerate(gens):
                     W[j].copy_((torch.rand(W.shape[1:], generator=gen) * 2 - 1) * bound)

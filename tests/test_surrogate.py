@@ -85,6 +85,11 @@ def test_fit_surrogate_retunes_on_the_schedule_and_warm_starts_between():
     assert not second.retuned and second.warm_start and second.cv is None
     assert second.calibration["source"] == "previous"
     np.testing.assert_allclose(second.model.calibration[0], first.calibration["std_scale"])
+    # the rows labelled since the previous fit refresh the calibration (held out from that model)
+    fresh = fit_surrogate(X[:60], y[:60], st, previous_state=state, previous_choice=first.choice, seed=1,
+                          new_rows=np.arange(40, 60))
+    assert fresh.calibration["source"] == "new_rows" and fresh.calibration["n"] == 20
+    np.testing.assert_allclose(fresh.model.calibration[0], fresh.calibration["std_scale"])
     third = fit_surrogate(X[:80], y[:80], st, previous_state=second.model.get_state(),
                           previous_choice=second.choice, seed=2)
     assert third.retuned and third.choice["n_selected"] == 80 and third.warm_start   # same architecture

@@ -12,8 +12,12 @@ what a user gets.  One call:
 3. **fits the chosen model on all labels**, warm-started from ``previous_state`` when that has
    the same architecture (fewer steps when warm), else from scratch;
 4. **calibrates** its std (:mod:`alcore.model.calibration`) on the out-of-fold residuals of this
-   tuning, or carries the previous calibration forward between tunings; the calibration travels
-   in the model state (``calib_std_scale``, ``calib_std_floor``).
+   tuning; between tunings on the residuals of the rows labelled since the previous fit
+   (``new_rows``) under the *previous* model — held-out data that every iteration brings for
+   free, and the errors shrink as labels grow, so a calibration carried unchanged for a doubling
+   of the data turned over-wide (measured: 90% intervals covering 97-99%); without ``new_rows``
+   (or with fewer than ``MIN_CALIBRATION_ROWS``) the previous calibration is carried forward.
+   The calibration travels in the model state (``calib_std_scale``, ``calib_std_floor``).
 
 Everything a store should keep about it is in `SurrogateFit.info()` (JSON-able): the choice,
 the CV scores when it re-tuned, the calibration and its held-out diagnostics, timings.  The
@@ -36,8 +40,8 @@ from alcore.model.state import architecture_of
 
 __all__ = ["SurrogateSettings", "SurrogateFit", "fit_surrogate", "needs_tuning"]
 
-#: keys of DropoutMLP's constructor that define the model (what a choice records)
-_ARCH_KEYS = ("hidden", "activation", "dropout_layers", "dropout", "n_members")
+#: fewest held-out rows for a refresh of the calibration between tunings
+MIN_CALIBRATION_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -128,12 +132,14 @@ def _carried_calibration(state: Mapping[str, np.ndarray] | None, k: int) -> dict
 
 def fit_surrogate(X: np.ndarray, y: np.ndarray, settings: SurrogateSettings, *,
                   previous_state: Mapping[str, np.ndarray] | None = None,
-                  previous_choice: Mapping[str, Any] | None = None, seed: int = 0) -> SurrogateFit:
+                  previous_choice: Mapping[str, Any] | None = None, seed: int = 0,
+                  new_rows: Sequence[int] | np.ndarray | None = None) -> SurrogateFit:
     """Train the surrogate on all labels (X (n, d), y (n, k)); see the module docstring.
 
-    ``previous_state``: the last model's `get_state()` (warm start, carried calibration);
+    ``previous_state``: the last model's `get_state()` (warm start, calibration);
     ``previous_choice``: the last `SurrogateFit.choice` (what was chosen, at how many labels);
-    ``seed``: the model seed of this fit (the campaign's ``seed * 1000 + iteration``).
+    ``seed``: the model seed of this fit (the campaign's ``seed * 1000 + iteration``);
+    ``new_rows``: positions in X of the rows labelled since ``previous_state`` was fitted.
     """
     t0 = time.perf_counter()
     X = as_2d("X", X)
@@ -162,6 +168,11 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, settings: SurrogateSettings, *,
                       "select": settings.select}
         params = dict(choice["params"])
         calibration = _carried_calibration(previous_state, k)
+        rows = np.asarray([] if new_rows is None else new_rows, dtype=np.int64)
+        if settings.calibrate and previous_state is not None and rows.size >= MIN_CALIBRATION_ROWS:
+            prev = DropoutMLP.from_state(previous_state, device=settings.device)
+            raw = prev.sample(X[rows], settings.calibration_T, seed=seed).std(axis=1)
+            calibration = {**fit_std_calibration(prev.predict(X[rows]) - y[rows], raw), "source": "new_rows"}
     t_sel = time.perf_counter() - t0
     model = DropoutMLP(**{**params, "seed": int(seed), "device": settings.device})
     warm = (settings.warm_start and previous_state is not None

@@ -157,8 +157,9 @@ def run_one(problem: Problem, strategy: str, seed: int, cfg: RunConfig,
     prev_state = prev_choice = None
     for it in range(cfg.iterations + 1):
         lab = np.flatnonzero(labelled)
+        new_rows = np.flatnonzero(np.isin(lab, picks[-1])) if it > 0 else None
         fit = fit_surrogate(problem.pool_X[lab], problem.pool_y[lab], settings, previous_state=prev_state,
-                            previous_choice=prev_choice, seed=seed * 1000 + it)
+                            previous_choice=prev_choice, seed=seed * 1000 + it, new_rows=new_rows)
         model = fit.model
         prev_state, prev_choice = model.get_state(), fit.choice
         pred, std = model.predict_with_std(problem.test_X, T=cfg.n_samples, seed=seed * 100_003 + it)
@@ -167,6 +168,7 @@ def run_one(problem: Problem, strategy: str, seed: int, cfg: RunConfig,
                "warm_start": fit.warm_start, "retuned": fit.retuned, "choice": fit.choice["name"],
                "cv": ([[c["name"], c["score"]] for c in fit.cv["candidates"]] if fit.cv else None),
                "calib_std_scale": fit.calibration["std_scale"], "calib_std_floor": fit.calibration["std_floor"],
+               "calib_source": fit.calibration["source"],
                **_metrics(pred, std, problem)}
         if it < cfg.iterations:
             unl = np.flatnonzero(~labelled)

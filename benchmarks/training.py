@@ -60,7 +60,10 @@ def train_step(sizes: list[int], seed: int = 0) -> dict:
         err = second.model.predict(Xt) - smooth9(Xt)
         out[str(n)] = {"first_call_s": t1 - t0, "selection_s": first.seconds["select"],
                        "final_fit_s": first.seconds["fit"], "warm_call_s": t2 - t1,
-                       "chosen": first.choice["name"], "cv": first.cv,
+                       "chosen": first.choice["name"],
+                       "cv": {c["name"]: {"score": c["score"], "seconds": c["seconds"], "skipped": c["skipped"]}
+                              for c in first.cv["candidates"]},
+                       "trained_folds": first.cv["trained_folds"],
                        "steps_first": first.report.steps, "steps_warm": second.report.steps,
                        "test_nrmse": float(np.mean(np.sqrt(np.mean(err ** 2, axis=0)) / smooth9(Xt).std(axis=0)))}
         print(f"[training] n={n}: first {t1 - t0:.1f} s (selection {first.seconds['select']:.1f} s), "

@@ -89,7 +89,7 @@ def summarise(problem: str, variant: str, out: Path = OUT, strategies: list[str]
     return summ
 
 
-HEADLINE = ("california", "heat2d", "burgers1d")
+HEADLINE = ("california", "heat2d", "burgers1d", "ishigami")
 # (problem, variant, panel title) of the remedies / training-settings figure
 VARIANTS = (("california", "es_lr1e-3", "California, start-of-session training\n(early stopping, lr 1e-3)"),
             ("california_log", "default", "California, log1p of 4 heavy-tailed inputs"),
@@ -98,12 +98,51 @@ VARIANTS = (("california", "es_lr1e-3", "California, start-of-session training\n
             ("california", "fresh", "California, fresh training each iteration"))
 
 
+def gp_comparison(summ: dict) -> str:
+    """alflow vs the GP with the same kind of sampling, paired by seed, per label count."""
+    rows = []
+    pairs = [("random", "gp_random")] + [(s, "gp_variance") for s in summ["strategies"]
+                                         if s not in ("random", "gp_random", "gp_variance")]
+    labels = summ["labels"]
+    for a, b in pairs:
+        v = analysis.versus(summ, a, b)
+        if v is None:
+            continue
+        if not rows:
+            rows = ["| alflow arm / GP arm (paired geo-mean, * p < 0.05) | " + " | ".join(str(int(x)) for x in labels)
+                    + " |", "|---|" + "---|" * len(labels)]
+        cells = [f"{g:.3f}{'*' if p < 0.05 else ''}" for g, p in zip(v["geo_mean"], v["t_p"])]
+        rows.append(f"| {a} / {b} ({len(v['seeds'])} seeds) | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def calibration_table(summ: dict) -> str:
+    cal = summ.get("calibration") or {}
+    if not cal:
+        return ""
+    labels = summ["labels"]
+    rows = ["| arm | check | " + " | ".join(str(int(x)) for x in labels) + " |", "|---|---|" + "---|" * len(labels)]
+    for name, c in cal.items():
+        rows.append(f"| {name} | 90% coverage | " + " | ".join(f"{v:.3f}" for v in c["coverage90"]) + " |")
+        rows.append(f"| {name} | NLL - NLL(RMSE) | " + " | ".join(f"{v:+.2f}" for v in c["nll_minus_ref"]) + " |")
+    return "\n".join(rows)
+
+
+def print_tables(summ: dict) -> None:
+    print(analysis.markdown_table(summ))
+    print("\n" + analysis.ratio_table(summ))
+    print("\n" + analysis.arms_table(summ))
+    print("\n" + gp_comparison(summ))
+    print("\n" + calibration_table(summ))
+    print("\n" + analysis.picks_table(summ) + "\n")
+
+
 def _publish(prob: str, variant: str, out: Path) -> dict:
     summ = summarise(prob, variant, out)
     DOCS_RESULTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(out / "summary" / f"{prob}_{variant}.json", DOCS_RESULTS / f"{prob}_{variant}.json")
-    print(f"## {prob} ({variant})\n\n{analysis.markdown_table(summ)}\n\n{analysis.ratio_table(summ)}\n")
-    print(analysis.picks_table(summ) + "\n")
+    print(f"## {prob} ({variant})\n")
+    print_tables(summ)
     return summ
 
 
@@ -175,10 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         run_jobs(a.problem, strategies, seeds, cfg, quick=a.quick, workers=a.workers, out=a.out)
     summ = summarise(a.problem, cfg.variant, a.out, strategies)
     summ["wall_s"] = time.perf_counter() - t0
-    print(json.dumps({k: summ[k] for k in ("problem", "variant", "metric", "labels", "targets")}))
-    print(analysis.markdown_table(summ))
-    print(analysis.ratio_table(summ))
-    print(analysis.picks_table(summ))
+    print(json.dumps({k: summ[k] for k in ("problem", "variant", "metric", "labels", "targets", "wall_s")}))
+    print_tables(summ)
     print(a.out / "summary" / f"{a.problem}_{cfg.variant}.json")
     return 0
 

@@ -105,7 +105,8 @@ class StackedMLP:
 
     def forward(self, X: torch.Tensor, masks: Sequence[torch.Tensor | None] | None = None,
                 flat: torch.Tensor | None = None) -> torch.Tensor:
-        """Outputs (M, n, k) for shared inputs X (n, d); ``masks[l]`` (M, n, width_l) or None.
+        """Outputs (M, n, k) for inputs X (n, d) shared by all networks or (M, n, d) one set per
+        network; ``masks[l]`` (M, n, width_l) or None.
         ``flat``: the parameter tensor to differentiate through (default: detached parameters)."""
         act = self.activation.fn
         Ws, bs = self.views(self.theta.detach() if flat is None else flat)
@@ -205,10 +206,27 @@ def train_stacked(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, settings: T
     improved for that many epochs, and every network gets back its best weights.
     """
     t0 = time.perf_counter()
-    M, n = net.n_stack, X.shape[0]
+    M = net.n_stack
     dev = net.device
-    w = torch.ones(M, n, device=dev) if row_weights is None else row_weights.to(dev, torch.float32)
-    # mini-batches are shared by all networks; each network's rows are those of weight > 0
+    X_all, Y_all = X, Y
+    if row_weights is None:
+        w = torch.ones(M, X.shape[0], device=dev)
+    else:
+        # each network trains on its own rows, gathered into (M, m, .) tensors (m = the most
+        # rows any network has; shorter ones are padded with weight-0 rows): no compute is
+        # spent on rows a network must not see (a held-out fold)
+        rw = row_weights.to(dev, torch.float32)
+        keep = rw > 0
+        m = int(keep.sum(dim=1).max())
+        idx = torch.zeros(M, m, dtype=torch.long, device=dev)
+        w = torch.zeros(M, m, device=dev)
+        for j in range(M):
+            r = torch.nonzero(keep[j]).flatten()
+            idx[j, :r.numel()] = r
+            w[j, :r.numel()] = rw[j, r]
+        X, Y = X[idx], Y[idx]                                    # (M, m, d), (M, m, k)
+    n = w.shape[1]
+    # mini-batches are shared by all networks (the same positions of each network's rows)
     bs = n if settings.batch_size is None else max(1, min(int(settings.batch_size), n))
     steps_per_epoch = math.ceil(n / bs)
     gen = torch.Generator(device="cpu").manual_seed(int(settings.seed))
@@ -237,10 +255,10 @@ def train_stacked(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, settings: T
             if step >= settings.steps:
                 break
             rows = order[s:s + bs] if order is not None else None
-            xb = X if rows is None else X.index_select(0, rows)
-            yb = Y if rows is None else Y.index_select(0, rows)
+            xb = X if rows is None else X.index_select(X.dim() - 2, rows)
+            yb = Y if rows is None else Y.index_select(Y.dim() - 2, rows)
             wb = w if rows is None else w.index_select(1, rows)
-            c = xb.shape[0]
+            c = xb.shape[-2]
             masks = [mc.dropout_mask((M, c, width), p, gen, dev) if p > 0 else None
                      for width, p in zip(net.widths, rates)]
             wsum = wb.sum(dim=1).clamp_min(1e-12)
@@ -259,7 +277,7 @@ def train_stacked(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, settings: T
         val = float("nan")
         if has_val:
             with torch.no_grad():
-                vl = _weighted_mse(net.forward(X), Y, vw, vsum)
+                vl = _weighted_mse(net.forward(X_all), Y_all, vw, vsum)
             improved = vl < best_val
             if bool(improved.any()):
                 bad = 0

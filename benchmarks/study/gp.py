@@ -17,6 +17,7 @@ Two arms, on the same pools, test sets, initial designs and budgets as alflow's:
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,7 +76,9 @@ class GPSurrogate:
                 kern = kern.clone_with_theta(self._theta[j])
             hp = GaussianProcessRegressor(kern, normalize_y=True, n_restarts_optimizer=0 if self._theta is not None else 3,
                                           random_state=seed)
-            hp.fit(U[sub], y[sub, j])
+            with warnings.catch_warnings():     # length scales at a bound: expected, not news
+                warnings.simplefilter("ignore")
+                hp.fit(U[sub], y[sub, j])
             if sub.size < n:
                 gp = GaussianProcessRegressor(hp.kernel_, normalize_y=True, optimizer=None).fit(U, y[:, j])
             else:

@@ -7,12 +7,16 @@ between points if sample ``t`` is the same thinned network for every point.  So 
 ``(T, width)``, and reused for every point: there is no per-element random number generation
 on the pool at all, and a duplicated input row gets identical samples.
 
-Speed: the first hidden layer does not depend on any mask, so it is computed once per chunk
-and shared by all ``T`` samples.  The mask that follows it is folded into the next layer's
-weights (``W_t = W * m_t``), which turns the second layer of all ``T`` thinned networks into a
-single GEMM ``(c, h1) @ (h1, T*h2)``.  Later layers multiply the activations by the masks in
-place and use one plain GEMM.  The cost is therefore at most that of one dropout-off forward
-pass on ``c*T`` rows.
+Speed: the layers before the first one with dropout do not depend on any mask, so they are
+computed once per chunk and shared by all ``T`` samples.  The first mask is folded into the
+next layer's weights (``W_t = W * m_t``), which turns that layer of all ``T`` thinned networks
+into a single GEMM ``(c, h) @ (h, T*h')``.  Later layers multiply the activations by the masks
+in place and use one plain GEMM.  The cost is therefore at most that of one dropout-off forward
+pass on ``c*T`` rows — and with dropout only after the last hidden layer (the model's default)
+about one dropout-off pass on ``c`` rows plus a ``(c, h) @ (h, T*k)`` product.
+
+Dropout rates are per hidden layer (one number = the same rate everywhere); a layer of rate 0
+draws no mask.
 
 ``shared_masks=False`` is the "pointwise" ablation used by public implementations: every
 point and every sample gets its own masks.  Those masks are drawn per fixed block of
@@ -20,8 +24,8 @@ point and every sample gets its own masks.  Those masks are drawn per fixed bloc
 not depend on the chunk size either.
 
 Weights are given as a list of ``(W, b)`` float32 tensors with ``W`` of shape
-``(out_features, in_features)``; dropout follows every hidden activation, never the input or
-the output.  Everything here works in the model's standardised units.
+``(out_features, in_features)``; dropout follows hidden activations (those of rate > 0), never
+the input or the output.  Everything here works in the model's standardised units.
 """
 from __future__ import annotations
 

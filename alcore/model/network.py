@@ -6,9 +6,10 @@ Their parameters live in tensors with a leading *stack* axis ``M`` (``W[l]``: (M
 every layer is one batched GEMM over the stack, and each network sees its own rows through a
 per-network row weight (0 = not in this network's training set: the held-out fold).  One
 optimiser step therefore updates all M networks, and they stay independent: the loss is a sum of
-per-network losses and AdamW is element-wise.  On 2 cores this costs about what one network of
-M times the width would (``benchmarks/training.py`` measures it against a loop over networks and
-against the hand-written backward pass this replaced).
+per-network losses and AdamW is element-wise.  ``benchmarks/training.py`` measures it against a
+loop over networks and against the hand-written backward pass this replaced: 5 stacked folds
+cost 5.2 / 28 / 155 ms per step at 100 / 1,000 / 5,000 rows, a loop over the folds 10.7 / 36 /
+111 ms, the hand-written version 4.5 / 34 / 155 ms — the library is never 1.5x slower.
 
 Shapes: inputs X (n, d) shared by every network (already standardised), targets Y (n, k),
 row weights (M, n).  Dropout (inverted, rate ``dropout[l]`` after hidden layer ``l``) is drawn

@@ -1,10 +1,10 @@
 """How many CPU threads torch uses while alflow trains, and why not torch's default.
 
-Measured on the shared 2-core development machine (``benchmarks/training.py``, "threads"):
-torch's default intra-op pool (one thread per core) made the small GEMMs of a surrogate fit
-20-50x slower than one thread whenever other processes were running, because OpenMP threads
-spin-wait for each other on every op; on an idle machine two threads gained at most ~1.3x,
-only for the largest fits.  So training runs on ONE thread unless the user has said otherwise.
+Measured on the shared 2-core development machine (``benchmarks/training.py``, "threads", with
+other engineers' processes running): two torch threads made a training step 11-16x *slower*
+than one (1.8 vs 25.6 ms at 100 rows, 8.9 vs 142 ms at 5,000 rows), because OpenMP threads
+spin-wait for each other on every small op when the cores are busy.  So training runs on ONE
+thread unless the user has said otherwise.
 
 The user's choice always wins: when ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` is set, or
 ``torch.set_num_threads`` was called with a value other than torch's start-up value, alflow

@@ -101,7 +101,7 @@ def _summarise(rec, t_start: float, t_end: float) -> dict:
         "startup_s": round(stamps[0] - t_start, 3) if stamps else None,  # to the end of iteration 0
         "total_s": round(t_end - t_start, 3),
         "final_rmse": records[-1]["metrics"].get("rmse") if records else None,
-        "labels": records[-1]["labeled"] if records else None,
+        "labels": records[-1]["labelled"] if records else None,
     }
 
 

@@ -1,9 +1,12 @@
 """Cost of durability in the campaign store: acknowledged labels/s, fold (compaction) time,
 open/replay time, for a 20,000-point pool and 5,000 labels (``--quick``: 2,000 / 500).
 
-Each label is one fsynced journal record (the acknowledgement). A campaign is simulated as
-iterations of ``--batch`` points: mark_requested, one record_label per point, record_iteration,
-save_checkpoint (which folds the journal into the HDF5 file by atomic replacement).
+Each label is one fsynced journal record (the acknowledgement), with the per-evaluation fields a
+campaign stores (wall time, worker, attempts, submitted/started/finished times). A campaign is
+simulated as iterations of ``--batch`` points: mark_requested, one record_label per point,
+record_iteration, save_checkpoint (which folds the journal into the HDF5 file by atomic
+replacement). To compare two versions, run each one's script side by side in one session (the
+disk's flush latency, printed before and after, dominates and drifts on a shared machine).
 
     .venv/bin/python benchmarks/store.py            # prints JSON
 """
@@ -71,10 +74,14 @@ def run(pool: int, labels: int, batch: int, d: int, k: int, workdir: Path) -> di
         for i in pick:
             y = rng.random(k)
             t = time.perf_counter()
-            store.record_label(int(i), y, wall_time=1.0, worker="tcp://127.0.0.1:40001")
+            now = time.time()
+            store.record_label(int(i), y, wall_time=1.0, worker="tcp://127.0.0.1:40001",
+                               attempts=1, submitted=now - 1.5, started=now - 1.0,
+                               finished=now)
             ack.append(time.perf_counter() - t)
         store.record_iteration(it, {"rmse": rng.random(k).tolist(), "r2": 0.9},
-                               {"train_s": 1.0, "select_s": 0.1})
+                               {"train_s": 1.0, "select_s": 0.1},
+                               info={"model": {"hidden": [100, 100]}, "cv_rmse": [0.1, 0.2]})
         t = time.perf_counter()
         store.save_checkpoint(it, _model_state(rng, d, k))
         folds.append(time.perf_counter() - t)

@@ -7,8 +7,9 @@ that the store acknowledged the label. Every ``--compact-every`` labels it saves
 markers, so kills also land inside compactions. The parent kills the child with SIGKILL after
 a random delay (20 % of kills during the child's open, 30 % shortly after a fold started,
 the rest at a random time while labelling), then reopens the store
-and checks: every acknowledged label is present with the right value, the file opens (both
-through alflow and with plain h5py), no label was recorded twice. Prints one JSON summary.
+and checks: every acknowledged label is present with the right value (outputs, attempts and
+submitted time), the file opens (both through alflow, which refuses a corrupt journal, and with
+plain h5py), no label was recorded twice. Prints one JSON summary.
 
     python benchmarks/store_killtest.py --kills 40            # the acceptance run
     python benchmarks/store_killtest.py --kills 10 --quick    # what the default tests run
@@ -38,6 +39,11 @@ def truth(i: int) -> list[float]:
 
 def is_failure(i: int) -> bool:
     return i % 17 == 5
+
+
+def attempts_of(i: int) -> int:
+    """Deterministic per-evaluation fields, so that the parent can verify them too."""
+    return 1 + i % 3
 
 
 # ------------------------------------------------------------------------------------ child
@@ -75,11 +81,14 @@ def child(path: str, batch: int, compact_every: int) -> None:
         for i in pending.tolist():
             t0 = time.perf_counter()
             if is_failure(i):
-                ok = store.record_failure(i, "synthetic failure", 0.01, f"pid{os.getpid()}", 3)
+                ok = store.record_failure(i, "synthetic failure", 0.01, f"pid{os.getpid()}", 3,
+                                          kind="error", submitted=float(i))
                 out.write(f"{'FAIL' if ok else 'DUP'} {i}\n")
             else:
                 ok = store.record_label(i, truth(i), time.perf_counter() - t0,
-                                        f"pid{os.getpid()}")
+                                        f"pid{os.getpid()}", attempts=attempts_of(i),
+                                        submitted=float(i), started=time.time(),
+                                        finished=time.time())
                 out.write(f"{'ACK' if ok else 'DUP'} {i}\n")
             out.flush()
             n += 1
@@ -123,14 +132,18 @@ def _verify(path: Path, acked: dict[int, int], failed: set[int]) -> dict:
         return problems
     with store:
         status, y = store.status, store.outputs
+        attempts, submitted, kinds = store.attempts, store.submitted_times, store.failure_kinds
         for i in acked:
             if status[i] != StoreStatus.LABELLED:
                 problems["lost"] += 1
-            elif not np.array_equal(y[i], truth(i)):
+            elif (not np.array_equal(y[i], truth(i)) or attempts[i] != attempts_of(i)
+                  or submitted[i] != float(i)):
                 problems["wrong_value"] += 1
         for i in failed:
             if status[i] != StoreStatus.FAILED:
                 problems["lost"] += 1
+            elif kinds[i] != "error" or attempts[i] != 3 or submitted[i] != float(i):
+                problems["wrong_value"] += 1
         problems["duplicates"] += store.duplicates_ignored  # duplicate label records replayed
     problems["duplicates"] += sum(c - 1 for c in acked.values() if c > 1)
     return problems

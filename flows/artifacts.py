@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from typing import Any
 from uuid import UUID
 
@@ -57,7 +58,7 @@ def metrics_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for rec in history:
         m, t = rec.get("metrics") or {}, rec.get("timings") or {}
-        row: dict[str, Any] = {"iteration": rec["iteration"], "labels": m.get("labeled")}
+        row: dict[str, Any] = {"iteration": rec["iteration"], "labels": m.get("labelled")}
         for k in ("rmse", "mae", "r2", "nll"):
             v = m.get(k)
             row[k] = round(v, 6) if isinstance(v, (int, float)) and math.isfinite(v) else None
@@ -77,6 +78,24 @@ def _bar(value: float | None, top: float, width: int = 20) -> str:
     return "█" * n + "░" * (width - n)
 
 
+def surrogate_line(history: list[dict[str, Any]], store: str) -> str:
+    """Which model ``alflow predict`` would use now and the command to call it (markdown).
+
+    Every finished iteration saved its checkpoint in its train step, so the finished
+    iterations are the checkpoints; the rule is ``alcore.load_surrogate``'s own.
+    """
+    from alcore.surrogate.choice import SurrogateError, choose_model
+
+    try:
+        choice = choose_model("best", [r["iteration"] for r in history],
+                              {r["iteration"]: r.get("metrics") or {} for r in history})
+    except SurrogateError:
+        return "**Surrogate:** none yet (no finished iteration)  "
+    quoted = shlex.quote(store)
+    return (f"**Surrogate:** {choice.describe()}; use it with `alflow predict {quoted} "
+            f"POINTS.csv -o predictions.csv` or `alcore.load_surrogate({store!r})`  ")
+
+
 def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, budget: int,
                      failed: int, state: str, store: str, report: str | None = None) -> str:
     rows = metrics_rows(history)
@@ -86,7 +105,8 @@ def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, bu
     on = "test" if last_m.get("on", "test") == "test" else "training"
     k = len(last_m.get("rmse_per_output") or []) or 1
     what = f"{on} RMSE" + (f", mean of {k} outputs" if k > 1 else "")
-    lines = [f"# Campaign `{name}`", "", f"**State:** {state}  ", f"**Store:** `{store}`  "]
+    lines = [f"# Campaign `{name}`", "", f"**State:** {state}  ", f"**Store:** `{store}`  ",
+             surrogate_line(history, store)]
     if report:
         lines.append(f"**Report:** `{report}` (`alflow report STORE` rewrites it)")
     lines += ["", "| Quantity | Value |", "|---|---|",

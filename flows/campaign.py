@@ -17,7 +17,10 @@ Design choices (see docs and shared notes on Prefect/Dask):
 
 from __future__ import annotations
 
+import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +31,15 @@ from prefect.states import Cancelled, Completed
 from alcore import campaign
 from alcore.config import load_config
 from flows.artifacts import CampaignArtifacts
-from flows.tasks import initialise_task, prefect_steps, report_task
+from flows.tasks import close_session, initialise_task, prefect_steps, report_task, session_for
 
 
 def _flow_run_name() -> str:
-    """``<campaign> it <first>-<last>``; the first iteration comes from the store if it exists."""
+    """``<campaign> it <first>-<last>``; the first iteration comes from the store if it exists.
+
+    Prefect names the run before the flow body starts, so this reads the config file and, for
+    a resume, only the store's list of finished iterations (a read-only open).
+    """
     params = runtime_flow_run.parameters or {}
     try:
         cfg = load_config(params["config_path"])
@@ -41,18 +48,52 @@ def _flow_run_name() -> str:
     first = 0
     if cfg.store_path.exists():
         try:
-            st = campaign.status(cfg.store_path)
-            first = 0 if st["iteration"] is None else st["iteration"] + 1
-        except Exception:  # noqa: BLE001
+            from alcore.store import CampaignStore
+
+            with CampaignStore.open(cfg.store_path, mode="r") as st:
+                done = st.finished_iterations()
+            first = done[-1] + 1 if done else 0
+        except Exception:  # noqa: BLE001 - a bad store fails the flow itself with a clear message
             pass
     return f"{cfg.campaign.name} it {first}-{max(first, cfg.budget.iterations)}"
+
+
+@contextmanager
+def _stop_on_signals(session: campaign.CampaignSession) -> Iterator[list[int]]:
+    """SIGINT (Ctrl-C) and SIGTERM ask the campaign to stop like ``alflow stop``.
+
+    The labels in flight are stored, the flow run ends Cancelled, and the same command
+    resumes. A second signal aborts at once (the store still keeps every acknowledged label).
+    Yields the list of signals received. Signal handlers can only be set in the main thread;
+    elsewhere (a flow run in a worker thread) this does nothing.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if received:
+            raise KeyboardInterrupt  # the user insists
+        received.append(signum)
+        session.request_stop()
+        campaign.get_hooks().message(
+            f"{signal.Signals(signum).name}: stopping after the evaluations in flight "
+            "(send it again to abort now)")
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class _CancelWatcher:
     """Polls the flow run's state; a Cancelling/Cancelled run asks the campaign to stop."""
 
-    def __init__(self, store_path: str, interval: float = 1.0):
-        self.store_path = store_path
+    def __init__(self, session: campaign.CampaignSession, interval: float = 1.0):
+        self.session = session
         self.interval = interval
         self.cancelled = False
         self._stop = threading.Event()
@@ -77,7 +118,7 @@ class _CancelWatcher:
                         continue
                     if state is not None and (state.is_cancelling() or state.is_cancelled()):
                         self.cancelled = True
-                        campaign.request_stop(self.store_path)
+                        self.session.request_stop()
                         return
         except Exception:  # noqa: BLE001 - watching is best effort
             return
@@ -98,43 +139,50 @@ class _CancelWatcher:
 def campaign_flow(config_path: str) -> Any:
     """Run or resume the campaign described by the TOML file at ``config_path``."""
     logger = get_run_logger()
-    cfg = load_config(config_path)
     summary = initialise_task(config_path)
     store_path = summary["store"]
-    arts = CampaignArtifacts(cfg.campaign.name, cfg.label_budget)
-    watcher = _CancelWatcher(store_path).start()
+    session = session_for(store_path)
+    name = session.config.campaign.name
+    arts = CampaignArtifacts(name, session.config.label_budget)
+    watcher = _CancelWatcher(session)
     state_text = "running"
 
     def publish(state: str, report: str | None = None) -> None:
-        h = campaign.history(store_path)
+        h = campaign.history(session)
         try:
             arts.update(h["iterations"], spent=h["spent"], failed=h["failed"], state=state, store=store_path,
                         report=report)
         except Exception as exc:  # noqa: BLE001 - monitoring must never stop a campaign
             logger.warning("could not update artifacts: %s", exc)
 
+    signals: list[int] = []
     try:
+        watcher.start()
         publish("starting")
-        result = campaign.drive(store_path, steps=prefect_steps(),
-                                on_iteration=lambda rec: publish(f"running (iteration {rec['iteration']} done)"))
+        with _stop_on_signals(session) as signals:
+            result = campaign.drive(session, steps=prefect_steps(),
+                                    on_iteration=lambda rec: publish(f"running (iteration {rec['iteration']} done)"))
         reason = result["stop_reason"]
         state_text = f"stopped: {reason}" if reason not in ("iterations", "budget spent") else "complete"
-        if watcher.cancelled:
+        if signals:
+            state_text = f"stopped on {signal.Signals(signals[0]).name} (resume with the same command)"
+        elif watcher.cancelled:
             state_text = "cancelled (resume with the same command)"
-        publish(state_text, report=str(cfg.report_dir / "report.html"))
+        publish(state_text, report=str(Path(summary["report_dir"]) / "report.html"))
     except Exception as exc:
         publish(f"failed: {type(exc).__name__}: {exc} (the store is intact; rerun to resume)")
         raise
     finally:
         watcher.close()
-        campaign.close(store_path)
+        close_session(store_path)
     # A cancelling run may start no new task runs (the server aborts them): report in the flow.
-    report = (report_task.fn if watcher.cancelled else report_task)(store_path, str(cfg.report_dir))
+    report = (report_task.fn if watcher.cancelled else report_task)(store_path, summary["report_dir"])
     result["report"] = report
-    result["report_dir"] = str(cfg.report_dir)
+    result["report_dir"] = summary["report_dir"]
     result["state"] = state_text
-    logger.info("campaign %s %s: %d labelled, %d failed; store %s", cfg.campaign.name, state_text,
-                result["labeled"], result["failed"], store_path)
-    if watcher.cancelled:
-        return Cancelled(message="campaign stopped on cancellation; rerun to resume", data=result)
+    result["signal"] = signal.Signals(signals[0]).name if signals else None
+    logger.info("campaign %s %s: %d labelled, %d failed; store %s", name, state_text,
+                result["labelled"], result["failed"], store_path)
+    if watcher.cancelled or signals:
+        return Cancelled(message=f"campaign {state_text}", data=result)
     return Completed(message=state_text, data=result)

@@ -8,27 +8,19 @@ forever for a run that never comes.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from prefect.schedules import Cron
 from prefect.settings import PREFECT_API_URL
 
+from alcore.config import machine_timezone_name
 from flows.campaign import campaign_flow
 
 
 def local_timezone() -> str:
-    """The IANA name of the local timezone when it can be found (cron times are local)."""
-    tz = os.environ.get("TZ")
-    if tz and "/" in tz:
-        return tz
-    try:
-        link = os.path.realpath("/etc/localtime")
-        if "zoneinfo/" in link:
-            return link.split("zoneinfo/", 1)[1]
-    except OSError:  # pragma: no cover
-        pass
-    return "UTC"  # abbreviations such as "CET" are not IANA names; say --timezone instead
+    """The IANA name of the machine's time zone (cron times are local); "UTC" when unknown
+    (abbreviations such as "CET" are not IANA names: pass --timezone instead)."""
+    return machine_timezone_name() or "UTC"
 
 
 def serve_campaign(config_path: str, cron: str, timezone: str | None = None, name: str = "campaign",

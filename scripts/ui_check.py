@@ -447,7 +447,7 @@ def _store_facts(store_path: Path) -> dict:
         its = [it for it in st.iterations if it["finished"]]
         return {
             "finished": [int(it["iteration"]) for it in its],
-            "labels": {int(it["iteration"]): int(it["metrics"].get("labeled", -1)) for it in its},
+            "labels": {int(it["iteration"]): int(it["metrics"].get("labelled", -1)) for it in its},
             "labelled": int(st.n_labelled),
             "failed": int(st.failed_indices().size),
             "name": str(st.config.get("campaign", {}).get("name", "")),

@@ -84,10 +84,10 @@ def test_run_status_report_export_end_to_end(tmp_path: Path, prefect_server) -> 
     s = alflow("status", str(store), "--json")
     assert s.returncode == 0, s.stderr
     st = json.loads(s.stdout)
-    assert st["labeled"] == 10 + 2 * 6 and st["failed"] == 0 and st["iteration"] == 2
+    assert st["labelled"] == 10 + 2 * 6 and st["failed"] == 0 and st["iteration"] == 2
     assert [m["iteration"] for m in st["metrics"]] == [0, 1, 2]
     assert all(np.isfinite(m["rmse"]) and m["on"] == "test" for m in st["metrics"])
-    assert [m["labeled"] for m in st["metrics"]] == [10, 16, 22]
+    assert [m["labelled"] for m in st["metrics"]] == [10, 16, 22]
 
     human = alflow("status", str(store))
     assert human.returncode == 0 and "iterations finished: 3 of 3" in human.stdout
@@ -109,7 +109,7 @@ def test_run_status_report_export_end_to_end(tmp_path: Path, prefect_server) -> 
     # the same command again: resumes, finds nothing left to do, spends nothing
     again = alflow("run", str(cfg), env=env)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert json.loads(alflow("status", str(store), "--json").stdout)["labeled"] == 22
+    assert json.loads(alflow("status", str(store), "--json").stdout)["labelled"] == 22
 
 
 def test_custom_oracle_from_a_file_on_the_embedded_defaults(tmp_path: Path) -> None:
@@ -118,8 +118,14 @@ def test_custom_oracle_from_a_file_on_the_embedded_defaults(tmp_path: Path) -> N
     sub = tmp_path / "sims"
     sub.mkdir()
     write_counting_oracle(sub)
+    from datetime import datetime, timedelta
+
+    from alcore.config import describe_deadline, load_config, resolve_deadline
+
+    # A deadline one minute ago (machine time) resolves to tomorrow: shown, with a warning (issue 13).
+    just_passed = (datetime.now() - timedelta(minutes=1)).strftime("%H:%M")
     raw = counting_config(tmp_path, oracle={"name": "sims/counting_oracle.py:f"},
-                          dask={"workers": 1, "retries": 0}, budget={"iterations": 1})
+                          dask={"workers": 1, "retries": 0}, budget={"iterations": 1, "deadline": just_passed})
     cfg = write_toml(tmp_path / "c.toml", raw)
     env = dict(os.environ, ALFLOW_TEST_CALLS=str(tmp_path / "calls.log"),
                PREFECT_HOME=str(tmp_path / "prefect-home"))
@@ -127,10 +133,15 @@ def test_custom_oracle_from_a_file_on_the_embedded_defaults(tmp_path: Path) -> N
     r = alflow("run", str(cfg), env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Prefect API: ephemeral" in r.stdout
+    start = r.stdout.splitlines()[0]
+    tomorrow = describe_deadline(resolve_deadline(load_config(cfg).budget))
+    assert start.startswith(f"starting campaign 'tiny' (store {tmp_path / 'store.h5'}, deadline {tomorrow}); "), start
+    warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("alflow: warning: ")]
+    assert len(warnings) == 1 and f'budget.deadline "{just_passed}" is 23 h' in warnings[0], r.stderr[-2000:]
     starts, ends = calls(tmp_path / "calls.log")
     assert sum(ends.values()) == 8 + 4 and max(starts.values()) == 1
     st = json.loads(alflow("status", str(tmp_path / "store.h5"), "--json").stdout)
-    assert st["oracle"] == "f" and st["labeled"] == 12
+    assert st["oracle"] == "f" and st["labelled"] == 12
 
 
 # ------------------------------------------------------------------------- exit codes
@@ -160,19 +171,107 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path: Path) -> None:
     assert alflow().returncode == 2
 
 
+def test_config_not_utf8_and_bad_schedules_are_one_line(tmp_path: Path) -> None:
+    """Issue 16 item 8: these were a traceback and exit code 1."""
+    latin = tmp_path / "latin1.toml"
+    latin.write_bytes(("# Temp\u00e9rature de consigne\n" + HEAT2D.format(strategy="nngp", workers=1)).encode("latin-1"))
+    for args in (["validate"], ["run"], ["serve", "--cron", "0 22 * * *"]):
+        _assert_user_error(alflow(args[0], str(latin), *args[1:]),
+                           f"{latin}: not UTF-8 text (byte 0xe9 on line 1); save the file as UTF-8")
+    good = tmp_path / "good.toml"
+    good.write_text(HEAT2D.format(strategy="nngp", workers=1))
+    _assert_user_error(alflow("serve", str(good), "--cron", "not a cron"),
+                       "--cron 'not a cron' is not a cron expression: five fields")
+    _assert_user_error(alflow("serve", str(good), "--cron", "0 22 * * *", "--timezone", "Mars/Olympus"),
+                       "--timezone 'Mars/Olympus' is not an IANA time zone name")
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_shows_the_resolved_deadline_and_warns_when_it_is_tomorrow(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    just_passed = (datetime.now(ZoneInfo("Europe/Berlin")) - timedelta(minutes=1)).strftime("%H:%M")
+    cfg = write_toml(tmp_path / "c.toml", counting_config(
+        tmp_path, budget={"deadline": just_passed, "timezone": "Europe/Berlin"}))
+    r = alflow("validate", str(cfg))
+    assert r.returncode == 0, r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if ln.strip().startswith("deadline:"))
+    assert f" {just_passed} CE" in line and line.endswith("(Europe/Berlin) if started now"), line
+    assert r.stderr.startswith(f'alflow: warning: budget.deadline "{just_passed}" is 23 h '), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------ Prefect start-up (issue 16 item 10)
+def test_ephemeral_api_that_does_not_start_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    from flows.cli.prechecks import STARTUP_SETTING
+
+    cfg = write_toml(tmp_path / "c.toml", counting_config(tmp_path))
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"), **{STARTUP_SETTING: "1"})
+    env.pop("PREFECT_API_URL", None)
+    r = alflow("run", str(cfg), env=env)
+    assert r.returncode == 1, (r.stdout, r.stderr)  # not a user mistake, but no traceback
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("alflow: error: Prefect's ephemeral API did not start (2 attempts of 1 s: ")
+    assert f"raise {STARTUP_SETTING} (now 1)" in lines[0]
+    assert not (tmp_path / "store.h5").exists()
+
+
+def test_ephemeral_start_up_timeout_default_survives_a_loaded_machine() -> None:
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings
+
+    from flows.cli.prechecks import DEFAULT_STARTUP_TIMEOUT_S, startup_timeout
+
+    assert PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value() == 20  # Prefect's, too short under load
+    assert startup_timeout() == DEFAULT_STARTUP_TIMEOUT_S >= 120
+    with temporary_settings({PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 7}):
+        assert startup_timeout() == 7  # the user's setting wins, also when shorter
+
+
+def test_a_slow_health_answer_does_not_fail_the_ephemeral_start(monkeypatch) -> None:
+    """Prefect's own wait raises at the first health request that times out, while the server is
+    still starting; alflow keeps waiting for the live process (a real server, started here)."""
+    import urllib.request
+
+    import httpx
+    from prefect.server.api.server import SubprocessASGIServer
+
+    from flows.cli.prechecks import start_ephemeral_api
+
+    real_get = httpx.Client.get
+    slow: list[str] = []
+
+    def first_health_check_times_out(self, url, *args, **kwargs):
+        if str(url).endswith("/health") and not slow:
+            slow.append(str(url))
+            raise httpx.ReadTimeout("simulated: the loaded server did not answer within 5 s")
+        return real_get(self, url, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "get", first_health_check_times_out)
+    try:
+        url = start_ephemeral_api(attempts=1)
+        assert slow and url == SubprocessASGIServer().api_url and SubprocessASGIServer().running
+        with urllib.request.urlopen(f"{url}/health", timeout=10) as r:
+            assert r.status == 200
+    finally:
+        SubprocessASGIServer().stop()
+
+
 def test_store_in_use_is_refused(tmp_path: Path) -> None:
     from alcore import campaign
     from alcore.config import load_config
 
     cfg_path = write_toml(tmp_path / "c.toml", counting_config(tmp_path))
-    s = campaign.open_campaign(load_config(cfg_path))  # this process now holds the writer lock
+    session = campaign.open_campaign(load_config(cfg_path))  # this process now holds the writer lock
     try:
         _assert_user_error(alflow("run", str(cfg_path)), "in use")
-        assert json.loads(alflow("status", str(tmp_path / "store.h5"), "--json").stdout)["labeled"] == 0
+        assert json.loads(alflow("status", str(tmp_path / "store.h5"), "--json").stdout)["labelled"] == 0
         stop = alflow("stop", str(tmp_path / "store.h5"))
         assert stop.returncode == 0 and "stop requested" in stop.stdout
     finally:
-        campaign.close(s["store"])
+        session.close()
 
 
 def test_help_on_every_command() -> None:
@@ -218,7 +317,7 @@ def test_kill_during_labelling_then_resume(tmp_path: Path, prefect_server) -> No
     finally:
         del os.environ["ALFLOW_TEST_CALLS"]
     ref_calls = sum(calls(ref_dir / "calls.log")[0].values())
-    assert ref["labeled"] == expected_labels and ref_calls == expected_labels
+    assert ref["labelled"] == expected_labels and ref_calls == expected_labels
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -261,12 +360,12 @@ def test_kill_during_labelling_then_resume(tmp_path: Path, prefect_server) -> No
 
     starts, ends = calls(log)
     with CampaignStore.open(run_dir / "store.h5", "r") as st:
-        assert st.n_labelled == expected_labels == ref["labeled"]
+        assert st.n_labelled == expected_labels == ref["labelled"]
         assert st.duplicates_ignored == 0
         assert len(st.requested_indices()) == 0 and len(st.failed_indices()) == 0
         labelled = [key(x) for x in np.asarray(st.pool_X)[st.labelled_indices()]]
     print(json.dumps({"kill_resume": {
-        "labels": len(labelled), "uninterrupted_labels": ref["labeled"],
+        "labels": len(labelled), "uninterrupted_labels": ref["labelled"],
         "labelled_before_kill": len(labelled_at_kill), "in_flight_at_kill": len(in_flight),
         "oracle_calls": sum(starts.values()), "uninterrupted_calls": ref_calls,
         "points_called_twice": sum(1 for n in starts.values() if n > 1)}}))

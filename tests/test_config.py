@@ -8,6 +8,7 @@ import textwrap
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from alcore.config import ConfigError, load_config, next_deadline, parse_config
@@ -86,6 +87,23 @@ BAD = [
     ("samples-too-few", _replace("samples = 10", "samples = 1"), "acquisition.samples"),
     ("bad-toml", GOOD + "\n[budget\n", "not valid TOML"),
     ("device", _replace("epochs = 5", 'epochs = 5\ndevice = "tpu"'), "model.device: 'tpu' is not one of auto, cpu, cuda"),
+    # issue 16 item 7: counts are TOML integers (lax pydantic read true as 1, 1e8 as a width)
+    ("pool-size-bool", _replace("size = 100", "size = true"), "pool.size: must be an integer, got true (a boolean)"),
+    ("hidden-floats", _replace("hidden = [8, 8]", "hidden = [1e8, 1e8]"), "model.hidden: must be an integer, got 1e+08 (a float"),
+    ("epochs-float", _replace("epochs = 5", "epochs = 1e20"), "model.epochs: must be an integer, got 1e+20 (a float"),
+    ("epochs-huge", _replace("epochs = 5", "epochs = 100000000000000000000"),
+     "model.epochs: 100000000000000000000 is too large (at most 1000000000"),
+    ("pool-size-float", _replace("size = 100", "size = 1e14"), "pool.size: must be an integer, got 1e+14 (a float"),
+    ("seed-huge", _replace("seed = 3", "seed = 99999999999999999999"),
+     "campaign.seed: 99999999999999999999 is too large (at most 4294967295: seeds are 32-bit"),
+    ("seed-33-bits", _replace("seed = 3", "seed = 4294967296"), "campaign.seed: 4294967296 is too large (at most 4294967295"),
+    ("iterations-bool", _replace("iterations = 2", "iterations = false"), "budget.iterations: must be an integer, got false"),
+    ("batch-int64", _replace("batch_size = 5", "batch_size = 9223372036854775808"), "acquisition.batch_size: 9223372036854775808 is too large"),
+    # issue 13: the deadline's time zone is an IANA name
+    ("timezone", _replace("iterations = 2", 'iterations = 2\ndeadline = "06:30"\ntimezone = "Europe/Berln"'),
+     "budget.timezone: 'Europe/Berln' is not an IANA time zone name like \"Europe/Berlin\" (did you mean 'Europe/Berlin'?)"),
+    ("timezone-mars", _replace("iterations = 2", 'iterations = 2\ntimezone = "Mars/Olympus"'),
+     "budget.timezone: 'Mars/Olympus' is not an IANA time zone name"),
 ]
 
 
@@ -171,13 +189,15 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.tom
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_shipped_configs_validate_and_build_their_oracle(path: Path) -> None:
-    from alcore.campaign import resolve_oracle
+    from alcore.config import preflight
     from oracles.datasets import candidate_paths
 
     cfg = load_config(path)
     if cfg.oracle.name == "california" and not any(p.exists() for p in candidate_paths()):
         pytest.skip("cal_housing.data is not on this machine (../shared/data exists only here and in CI)")
-    oracle = resolve_oracle(cfg)
+    checked = preflight(cfg)  # what `alflow validate` and the start of `alflow run` check
+    oracle = checked.oracle
+    assert checked.pool_size is not None and cfg.label_budget <= checked.pool_size
     assert oracle.input_dim >= 1
     if cfg.oracle.bounds is not None:
         assert oracle.input_dim == len(cfg.oracle.bounds)
@@ -186,3 +206,114 @@ def test_shipped_configs_validate_and_build_their_oracle(path: Path) -> None:
 def test_nightly_config_has_the_morning_deadline() -> None:
     cfg = load_config(Path(__file__).resolve().parents[1] / "deployments" / "nightly.toml")
     assert cfg.budget.deadline == "06:30"
+
+
+# ----------------------------------------------------------------- file encoding (issue 16 item 8)
+def test_config_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    p = tmp_path / "latin1.toml"
+    p.write_bytes(("# Température de consigne\n" + GOOD).encode("latin-1"))
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    msg = str(err.value)
+    assert msg == f"{p}: not UTF-8 text (byte 0xe9 on line 1); save the file as UTF-8"
+
+
+# --------------------------------------------------- relative paths inside oracle.params (issue 16)
+def test_path_params_of_the_oracle_resolve_against_the_config_folder(tmp_path: Path, monkeypatch) -> None:
+    from alcore.config import build_oracle
+
+    sub = tmp_path / "cfgs"
+    (sub / "data").mkdir(parents=True)
+    X = np.random.default_rng(0).uniform(size=(30, 2))
+    np.savetxt(sub / "data" / "table.csv", np.column_stack([X, X.sum(axis=1)]), delimiter=",")
+    table = GOOD.replace("size = 100", "size = 20").replace("size = 10\n", "size = 5\n")
+
+    def config(params: str) -> Path:
+        p = sub / "c.toml"
+        p.write_text(table.replace('name = "heat2d"\nparams = { n = 16 }', f'name = "table"\nparams = {{ {params} }}'))
+        return p
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the working directory must not matter
+    params = load_config(config('path = "data/table.csv", name = "data/not-a-path", workdir = "~/runs", '
+                                'results_dir = "out", source = "s3://bucket/table.csv"')).oracle.params
+    assert params["path"] == str((sub / "data" / "table.csv").resolve())
+    assert params["results_dir"] == str((sub / "out").resolve())
+    assert params["workdir"] == str(Path("~/runs").expanduser())
+    assert params["name"] == "data/not-a-path"  # not a path-named key: passed as written
+    assert params["source"] == "s3://bucket/table.csv"  # URLs are left alone
+    oracle = build_oracle(load_config(config('path = "data/table.csv"')))
+    assert oracle.input_dim == 2 and len(oracle.fixed_points()) == 30
+
+
+def test_path_param_rule() -> None:
+    from alcore.config.loading import is_path_param
+
+    for key in ("path", "file", "dir", "workdir", "directory", "x_path", "data_file", "results_dir", "PATH"):
+        assert is_path_param(key), key
+    for key in ("name", "n", "argv", "paths", "filename_pattern", "timeout", "pathology"):
+        assert not is_path_param(key), key
+
+
+# ------------------------------------------------------------------- deadlines (issue 13)
+def _budget(deadline: str | None, timezone: str | None = "Europe/Berlin"):
+    from alcore.config import BudgetSection
+
+    return BudgetSection(deadline=deadline, timezone=timezone)
+
+
+def test_resolve_deadline_is_timezone_aware_and_the_next_one() -> None:
+    from zoneinfo import ZoneInfo
+
+    from alcore.config import resolve_deadline
+
+    berlin = ZoneInfo("Europe/Berlin")
+    d = resolve_deadline(_budget("06:30"), datetime(2026, 1, 1, 22, 0))  # naive: wall time in Berlin
+    assert d == datetime(2026, 1, 2, 6, 30, tzinfo=berlin) and d.utcoffset().total_seconds() == 3600
+    # an aware `now` in another zone: 21:00 UTC is 22:00 in Berlin
+    from datetime import timezone as tz
+
+    assert resolve_deadline(_budget("06:30"), datetime(2026, 1, 1, 21, 0, tzinfo=tz.utc)) == d
+    assert resolve_deadline(_budget("06:30"), datetime(2026, 1, 1, 5, 0)) == datetime(2026, 1, 1, 6, 30, tzinfo=berlin)
+    assert resolve_deadline(_budget(None), datetime(2026, 1, 1, 5, 0)) is None
+
+
+def test_resolve_deadline_across_a_dst_change() -> None:
+    from datetime import timezone as tz
+
+    from alcore.config import resolve_deadline
+
+    # Berlin springs forward on 2026-03-29 at 02:00 -> 03:00: a night run is one hour shorter
+    d = resolve_deadline(_budget("06:30"), datetime(2026, 3, 28, 22, 0))
+    assert d.isoformat() == "2026-03-29T06:30:00+02:00"
+    start = datetime(2026, 3, 28, 22, 0, tzinfo=d.tzinfo)
+    assert (d.astimezone(tz.utc) - start.astimezone(tz.utc)).total_seconds() == 7.5 * 3600
+    # 02:30 does not exist that night: it moves forward to 03:30 CEST
+    assert resolve_deadline(_budget("02:30"), datetime(2026, 3, 28, 22, 0)).isoformat() == "2026-03-29T03:30:00+02:00"
+
+
+def test_deadline_defaults_to_the_machines_time_zone(monkeypatch) -> None:
+    from alcore.config import machine_timezone_name, resolve_deadline
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    assert machine_timezone_name() == "Asia/Tokyo"
+    d = resolve_deadline(_budget("06:30", timezone=None), datetime(2026, 1, 1, 22, 0))
+    assert d.isoformat() == "2026-01-02T06:30:00+09:00"
+
+
+def test_deadline_more_than_20_hours_away_warns() -> None:
+    from alcore.config import deadline_warning, describe_deadline, resolve_deadline
+
+    # "18:44" given at 18:44:05 silently meant tomorrow (issue 13)
+    now = datetime(2026, 6, 1, 18, 44, 5)
+    w = deadline_warning(_budget("18:44"), now)
+    assert w is not None
+    assert w.startswith('budget.deadline "18:44" is 23 h 59 min away (2026-06-02 18:44 CEST (Europe/Berlin))')
+    assert "if you meant today, that time has already passed" in w and "\n" not in w
+    assert deadline_warning(_budget("06:30"), datetime(2026, 6, 1, 22, 0)) is None  # 8.5 h: a night run
+    assert deadline_warning(_budget("06:30"), datetime(2026, 6, 1, 10, 30)) is None  # exactly 20 h
+    assert deadline_warning(_budget("06:30"), datetime(2026, 6, 1, 10, 29)) is not None
+    assert deadline_warning(_budget(None), now) is None
+    assert describe_deadline(resolve_deadline(_budget("06:30"), datetime(2026, 1, 1, 22, 0))) == \
+        "2026-01-02 06:30 CET (Europe/Berlin)"

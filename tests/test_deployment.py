@@ -30,9 +30,34 @@ def _prefect(args: list[str], env: dict, timeout: float = 180) -> subprocess.Com
     return r
 
 
+def latest_versions(artifacts: list) -> dict:
+    """The newest version of each artifact key.
+
+    Every refresh of a keyed artifact is a new version, and the API's default order is by id,
+    which says nothing about age: ``{a.key: a for a in arts}`` kept whichever version came last
+    (issue 16: ``[8] == [8, 12]``, the metrics table of iteration 0). Pick by creation time.
+    """
+    newest: dict = {}
+    for a in artifacts:
+        if a.key not in newest or a.created > newest[a.key].created:
+            newest[a.key] = a
+    return newest
+
+
+def test_latest_versions_picks_the_newest_whatever_the_order() -> None:
+    from datetime import datetime, timedelta, timezone
+    from types import SimpleNamespace
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    versions = [SimpleNamespace(key="m", created=t0 + timedelta(seconds=s), data=s) for s in (0, 2, 1)]
+    for order in (versions, versions[::-1], versions[1:] + versions[:1]):
+        assert latest_versions(order)["m"].data == 2
+
+
 def test_yaml_deploys_schedules_and_runs_on_a_process_worker(tmp_path: Path, prefect_api) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.client.schemas.sorting import ArtifactSort
     from prefect.deployments import run_deployment
 
     server = prefect_api
@@ -68,10 +93,10 @@ def test_yaml_deploys_schedules_and_runs_on_a_process_worker(tmp_path: Path, pre
         async def artifacts():
             async with get_client() as client:
                 return await client.read_artifacts(
-                    artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[fr.id])))
+                    artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[fr.id])),
+                    sort=ArtifactSort.CREATED_DESC)
 
-        arts = asyncio.run(artifacts())
-        by_key = {a.key: a for a in arts}
+        by_key = latest_versions(asyncio.run(artifacts()))
         assert {"deployed-metrics", "deployed-progress", "deployed-summary"} <= set(by_key)
         assert float(by_key["deployed-progress"].data) == pytest.approx(100.0)
         rows = json.loads(by_key["deployed-metrics"].data)

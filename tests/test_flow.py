@@ -38,7 +38,7 @@ def test_flow_runs_tasks_per_iteration_and_publishes_artifacts(tmp_path: Path, p
     state = campaign_flow(str(cfg), return_state=True)
     assert state.is_completed(), state
     result = state.result()
-    assert result["labeled"] == 16 and result["stop_reason"] == "iterations"
+    assert result["labelled"] == 16 and result["stop_reason"] == "iterations"
     assert Path(result["report_dir"]).exists()
 
     async def runs():
@@ -82,7 +82,7 @@ def test_sparkline_and_markdown_helpers() -> None:
     assert sparkline([1.0, None, 1.0]) == "▅ ▅"
     assert sparkline([]) == ""
     assert artifact_key("Heat 2D / quick", "summary") == "heat-2d-quick-summary"
-    md = summary_markdown("x", [{"iteration": 0, "metrics": {"rmse": 0.5, "labeled": 10}, "timings": {"label": 1.0}}],
+    md = summary_markdown("x", [{"iteration": 0, "metrics": {"rmse": 0.5, "labelled": 10}, "timings": {"label": 1.0}}],
                           spent=10, budget=20, failed=0, state="running", store="/s.h5")
     assert "10 / 20" in md and "0.5" in md
 
@@ -131,6 +131,6 @@ def test_cancelling_the_flow_run_stops_cleanly_and_rerun_resumes(tmp_path: Path,
         assert st.finished_iterations() == [0]
     state2 = campaign_flow(str(cfg), return_state=True)
     assert state2.is_completed(), state2
-    assert state2.result()["labeled"] == 8 + 2 * 16
+    assert state2.result()["labelled"] == 8 + 2 * 16
     starts, _ = calls(log)
     assert max(starts.values()) == 1  # in-process oracle: nothing was in flight, nothing paid twice

@@ -74,7 +74,7 @@ def build_store(path: Path, strategy: str = "nngp", seed: int = 0, P: int = 300,
         timings = {"select": 0.5 + 0.1 * it, "label": label_s, "train": 3.0, "evaluate": 0.4}
         t += timedelta(seconds=sum(timings.values()) + 2.0)
         st.record_iteration(it, {"on": "test", "rmse": float(rm.mean()),
-                                 "rmse_per_output": rm.tolist(), "labeled": int(lab.size),
+                                 "rmse_per_output": rm.tolist(), "labelled": int(lab.size),
                                  "failed": int(st.failed_indices().size),
                                  "at": t.isoformat(timespec="seconds")}, timings)
     if close:
@@ -100,7 +100,7 @@ def test_load_campaign_reads_the_real_store(store: Path) -> None:
         assert set(np.flatnonzero(c.acquired_in == INITIAL)) == init
         for it in its[1:]:
             assert (c.acquired_in[it["selected"]] == it["iteration"]).all()
-        assert [r.n_labels for r in c.iterations] == [it["metrics"]["labeled"] for it in its]
+        assert [r.n_labels for r in c.iterations] == [it["metrics"]["labelled"] for it in its]
         for r, it in zip(c.iterations, its, strict=True):
             np.testing.assert_allclose(r.test_rmse, it["metrics"]["rmse_per_output"])
         np.testing.assert_array_equal(c.status, status)
@@ -230,7 +230,7 @@ def test_labels_over_time_with_whole_second_timestamps() -> None:
     status[:18] = 2
     tim = {"select": 0.1, "label": 0.3, "train": 0.4, "evaluate": 0.2}
     its = [{"iteration": i, "selected": list(range(6 * i, 6 * i + 6)), "timings": tim,
-            "metrics": {"on": "test", "rmse": 1.0, "labeled": 6 * (i + 1),
+            "metrics": {"on": "test", "rmse": 1.0, "labelled": 6 * (i + 1),
                         "at": f"2026-11-25T08:00:{s:02d}"}}
            for i, s in zip(range(3), (1, 1, 1), strict=True)]
     its[2]["metrics"]["at"] = "2026-11-25T09:00:01"  # resumed an hour later

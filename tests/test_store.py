@@ -1,6 +1,11 @@
-"""CampaignStore behaviour: round trips, journal replay, idempotent labels, resume, export."""
+"""CampaignStore behaviour: round trips, journal replay, idempotent labels, resume, export.
+
+Journal corruption lives in test_store_journal.py, paths and export targets in
+test_store_paths.py, old stores in test_store_compat.py."""
 from __future__ import annotations
 
+import csv
+import errno
 import json
 import threading
 
@@ -8,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from alcore.store import (CampaignStore, ConfigMismatchError, ReadOnlyStoreError,
+from alcore.store import (CampaignStore, ReadOnlyStoreError,
                           StoreClosedError, StoreCorruptError, StoreExistsError, StoreStatus,
                           export_labelled)
 from alcore.store import campaign_store as cs_mod
@@ -141,24 +146,6 @@ def test_torn_journal_tail_is_discarded_then_appended_after(tmp_path):
         assert np.array_equal(r.outputs[1], [3, 3]) and r.duplicates_ignored == 0
 
 
-def test_corrupted_crc_stops_replay(tmp_path):
-    p = tmp_path / "c.h5"
-    with make_store(p) as s:
-        s.mark_requested([0, 1], 0)
-        s.compact()
-        s.record_label(0, [1, 1])
-        s.record_label(1, [2, 2])
-        j = p.with_name(p.name + ".journal")
-        data = bytearray(j.read_bytes())
-        data[-2] ^= 0xFF  # flip a bit in the last record's payload
-        j.write_bytes(bytes(data))
-        with CampaignStore.open(p, "r") as r:
-            assert r.status[0] == StoreStatus.LABELLED
-            assert r.status[1] == StoreStatus.REQUESTED
-        data[-2] ^= 0xFF  # repair, so that the writer's own fold on close sees its records
-        j.write_bytes(bytes(data))
-
-
 def test_journal_kept_after_fold_replays_idempotently(tmp_path):
     """A kill between the atomic rename and the journal restart leaves an old journal."""
     p = tmp_path / "c.h5"
@@ -220,35 +207,17 @@ def test_resume_semantics(tmp_path):
         assert 0 not in s.unlabelled_indices() and 1 not in s.unlabelled_indices()
 
 
-def test_check_config_names_keys_and_touches_nothing(tmp_path):
-    p = tmp_path / "c.h5"
-    make_store(p).close()
-    before = dir_state(tmp_path)
-    with CampaignStore.open(p, "r") as s:
-        changed = json.loads(json.dumps(CONFIG))
-        changed["budget"]["max_labels"] = 500
-        changed["dask"]["workers"] = 8
-        changed["campaign"]["deadline"] = "08:00"
-        s.check_config(changed)  # only mutable sections differ
-        changed["model"]["hidden"] = [16, 16]
-        changed["model"]["lr"] = 0.1
-        with pytest.raises(ConfigMismatchError) as ei:
-            s.check_config(changed)
-        assert ei.value.keys == ["model.hidden", "model.lr"]
-        assert "model.hidden" in str(ei.value) and "[8, 8]" in str(ei.value)
-        with pytest.raises(ConfigMismatchError, match="budget.max_labels"):
-            s.check_config(dict(CONFIG, budget={"max_labels": 1}), mutable=())
-    assert dir_state(tmp_path) == before
-
-
 def test_update_config_persists(tmp_path):
+    """The store records the config it is given (the resume rules are the config's)."""
     p = tmp_path / "c.h5"
     with make_store(p) as s:
         s.update_config(dict(CONFIG, budget={"max_labels": 99}))
-        with pytest.raises(ConfigMismatchError):
-            s.update_config(dict(CONFIG, model={}))
     with CampaignStore.open(p) as r:
         assert r.config["budget"]["max_labels"] == 99
+    with CampaignStore.open(p, "a") as s:
+        s.update_config(dict(CONFIG, budget={"max_labels": 99}, model={"hidden": [4]}))
+    with CampaignStore.open(p) as r:
+        assert r.config["model"] == {"hidden": [4]}
 
 
 def test_stop_flag_reaches_the_writer_from_a_reader(tmp_path):
@@ -257,26 +226,11 @@ def test_stop_flag_reaches_the_writer_from_a_reader(tmp_path):
         assert not w.stop_requested()
         with CampaignStore.open(p, "r") as r:
             r.request_stop("user asked")
-        assert w.stop_requested() and w.summary()["stop_requested"]
+        assert w.stop_requested()
+        assert json.loads(p.with_name("c.h5.stop").read_text())["reason"] == "user asked"
         w.clear_stop()
         assert not w.stop_requested()
-
-
-def test_summary_is_small_json(tmp_path):
-    with make_store(tmp_path / "c.h5") as s:
-        _fill(s)
-        summ = json.loads(json.dumps(s.summary()))
-    assert summ["labeled"] == 1 and summ["failed"] == 1 and summ["requested"] == 1
-    assert summ["iteration"] == 0 and summ["pool_size"] == 40
-    assert summ["metrics"][0]["metrics"]["rmse"] == [0.1, 0.2]
-
-
-def test_summary_is_strict_json_with_nan_metrics(tmp_path):
-    with make_store(tmp_path / "c.h5") as s:
-        s.record_iteration(0, {"nll": float("nan"), "rmse": [1.0, float("inf")]})
-        text = json.dumps(s.summary(), allow_nan=False)
-        assert s.record_labels([], []).size == 0
-    assert json.loads(text)["metrics"][0]["metrics"] == {"nll": None, "rmse": [1.0, None]}
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_auto_compaction(tmp_path, monkeypatch):
@@ -342,25 +296,59 @@ def test_readers_during_writer_folds_see_every_acknowledged_label(tmp_path):
 def test_export_csv_and_npz(tmp_path):
     p = tmp_path / "c.h5"
     with make_store(p) as s:
-        s.mark_requested([4, 2, 9], 0)
+        s.mark_requested([4, 2, 9], 3)
         s.record_label(4, [0.1, 0.2], 1.0, "w")
-        s.record_label(9, [1 / 3, -2.5], 2.0, "w,2")
+        s.record_label(9, [1 / 3, -2.5], 2.5, "w,2", attempts=2, submitted=1000.0,
+                       started=1001.5, finished=1004.0)
         s.record_failure(2, "x")
         X = s.pool_X.copy()
     res = export_labelled(p, tmp_path / "out.csv", "csv")
     assert res["rows"] == 2
-    lines = (tmp_path / "out.csv").read_text().splitlines()
-    assert lines[0] == "index,iteration,a,b,c,u,v,wall_time,worker"
-    row = lines[2].split(",")
-    assert row[0] == "9" and float(row[2]) == X[9, 0] and float(row[5]) == 1 / 3
-    assert lines[2].endswith('"w,2"')
+    with open(tmp_path / "out.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["index", "iteration", "a", "b", "c", "u", "v", "wall_time", "worker",
+                       "attempts", "submitted", "started", "finished"]
+    row = dict(zip(rows[0], rows[2]))
+    assert row["index"] == "9" and row["iteration"] == "3" and float(row["a"]) == X[9, 0]
+    assert float(row["u"]) == 1 / 3 and float(row["wall_time"]) == 2.5 and row["worker"] == "w,2"
+    assert row["attempts"] == "2" and float(row["submitted"]) == 1000.0
+    assert float(row["started"]) == 1001.5 and float(row["finished"]) == 1004.0
+    first = dict(zip(rows[0], rows[1]))
+    assert float(first["wall_time"]) == 1.0 and first["attempts"] == "1"
+    assert first["submitted"] == "nan"
     export_labelled(p, tmp_path / "out.npz", "npz")
     z = np.load(tmp_path / "out.npz")
     assert z["index"].tolist() == [4, 9] and np.array_equal(z["X"], X[[4, 9]])
+    assert z["iteration"].tolist() == [3, 3] and z["wall_time"].tolist() == [1.0, 2.5]
     assert np.array_equal(z["y"], [[0.1, 0.2], [1 / 3, -2.5]])
-    assert z["output_names"].tolist() == ["u", "v"]
+    assert z["attempts"].tolist() == [1, 2] and z["started"][1] == 1001.5
+    assert z["output_names"].tolist() == ["u", "v"] and z["worker"].tolist() == ["w", "w,2"]
     with pytest.raises(ValueError, match="csv, npz"):
         export_labelled(p, tmp_path / "o.x", "xlsx")
+
+
+def test_export_include_failed(tmp_path):
+    p = tmp_path / "c.h5"
+    reason = "simulator exited 3\nstderr tail: a, b\nline 3"
+    with make_store(p) as s:
+        s.mark_requested([4, 2, 9], 1)
+        s.record_label(4, [0.1, 0.2], 1.0, "w")
+        s.record_failure(2, reason, 3.0, "w-2", attempts=3, kind="timeout", submitted=5.0,
+                         started=6.0, finished=9.0)
+    res = export_labelled(p, tmp_path / "all.csv", include_failed=True)
+    assert res["rows"] == 2
+    with open(tmp_path / "all.csv", newline="") as fh:
+        rows = [dict(r) for r in csv.DictReader(fh)]
+    assert [r["index"] for r in rows] == ["2", "4"]
+    bad, ok = rows
+    assert bad["status"] == "failed" and bad["kind"] == "timeout" and bad["reason"] == reason
+    assert bad["attempts"] == "3" and bad["worker"] == "w-2" and bad["u"] == "nan"
+    assert bad["iteration"] == "1" and float(bad["finished"]) == 9.0
+    assert ok["status"] == "labelled" and ok["kind"] == "" and ok["reason"] == ""
+    export_labelled(p, tmp_path / "all.npz", "npz", include_failed=True)
+    z = np.load(tmp_path / "all.npz")
+    assert z["status"].tolist() == ["failed", "labelled"] and z["reason"][0] == reason
+    assert z["kind"].tolist() == ["timeout", ""]
 
 
 def test_store_file_unchanged_by_read_only_use(tmp_path):
@@ -368,7 +356,7 @@ def test_store_file_unchanged_by_read_only_use(tmp_path):
     make_store(p).close()
     h = sha(p)
     with CampaignStore.open(p) as r:
-        r.summary(), r.iterations, r.latest_checkpoint()
+        r.iterations, r.latest_checkpoint(), r.status, r.submitted_times, r.failure_kinds
     assert sha(p) == h
 
 
@@ -385,6 +373,7 @@ def test_record_labels_group_commit(tmp_path):
             s.record_labels([4], [[1, 2, 3]])
         with pytest.raises(ValueError, match="same index twice"):
             s.record_labels([4, 4], [[1, 2], [1, 2]])
+        assert s.record_labels([], []).size == 0 and s.journal_records == 3
     with CampaignStore.open(p) as r:  # folded on close; also replayed correctly before
         assert np.array_equal(r.outputs[[1, 2, 3]], [[1, 1], [0, 0], [3, 3]])
         assert r.workers[3] == "c" and r.wall_times[1] == 0.1
@@ -421,16 +410,119 @@ def test_failed_creation_leaves_no_store_and_can_be_retried(tmp_path, monkeypatc
     from alcore.store import hdf5io
 
     p = tmp_path / "c.h5"
+    real_write_all = hdf5io._write_all
 
     def crash(*a, **k):
-        raise KeyboardInterrupt("killed before the rename")
+        real_write_all(*a, **k)
+        raise KeyboardInterrupt("interrupted before the rename")
 
-    monkeypatch.setattr(hdf5io, "fsync_file", crash)  # tmp written, not yet renamed
+    monkeypatch.setattr(hdf5io, "_write_all", crash)  # tmp written, not yet renamed
     with pytest.raises(KeyboardInterrupt):
         make_store(p)
     monkeypatch.undo()
     assert not p.exists() and not p.with_name("c.h5.lock").exists()
-    assert p.with_name("c.h5.tmp").exists()  # the half-made file never became the store
+    assert not p.with_name("c.h5.tmp").exists()  # the half-made file was removed, not renamed
     with make_store(p) as s:
         assert s.n_pool == 40
     assert not p.with_name("c.h5.tmp").exists()
+
+
+def test_per_evaluation_times_attempts_and_kinds_round_trip(tmp_path):
+    """INTERFACES.md section 2: replayed from the journal and read back after a fold alike."""
+    p = tmp_path / "c.h5"
+    s = make_store(p)
+    s.mark_requested([0, 1, 2, 3, 4], 0)
+    assert s.record_label(0, [1, 1], 0.5, "alpha", attempts=2, submitted=10.0, started=11.0,
+                          finished=11.5)
+    assert s.record_failure(1, "worker died: SIGSEGV (signal 11)", 2.0, "beta", 3,
+                            kind="worker_died", submitted=12.0, started=13.0, finished=15.0)
+    ok = s.record_labels([2, 3], [[2, 2], [3, 3]], [0.1, 0.2], ["g", "h"], attempts=[1, 4],
+                         submitted=[20.0, 21.0], started=[None, 22.0], finished=[23.0, 24.0])
+    assert ok.tolist() == [True, True]
+    assert s.record_label(4, [4, 4])  # nothing known: NaN times, one attempt
+    with pytest.raises(ValueError, match="kind"):
+        s.record_failure(4, "x", kind="weird")
+
+    def check(r: CampaignStore) -> None:
+        assert r.attempts.tolist()[:5] == [2, 3, 1, 4, 1]
+        assert r.submitted_times[:4].tolist() == [10.0, 12.0, 20.0, 21.0]
+        assert r.started_times[0] == 11.0 and np.isnan(r.started_times[2])
+        assert r.finished_times[1] == 15.0 and r.finished_times[3] == 24.0
+        assert np.isnan(r.submitted_times[4]) and np.isnan(r.submitted_times[5:]).all()
+        assert r.failure_kinds.tolist()[:5] == ["", "worker_died", "", "", ""]
+        assert r.failure_reasons[1] == "worker died: SIGSEGV (signal 11)"
+        assert r.workers.tolist()[:4] == ["alpha", "beta", "g", "h"]
+
+    with CampaignStore.open(p, "r") as r:  # journal replay
+        check(r)
+    s.close()
+    with CampaignStore.open(p, "r") as r:  # folded into the HDF5 file
+        check(r)
+    with h5py.File(p, "r") as f:
+        assert f["pool/started"][0] == 11.0 and f["pool/failure_kind"].asstr()[1] == "worker_died"
+
+
+def test_late_success_clears_the_failure_kind_and_reason(tmp_path):
+    with make_store(tmp_path / "c.h5") as s:
+        s.mark_requested([0], 0)
+        s.record_failure(0, "timeout after 5 s", kind="timeout", attempts=2)
+        s.record_label(0, [1, 1], attempts=3)
+        assert s.failure_kinds[0] == "" and s.failure_reasons[0] == "" and s.attempts[0] == 3
+
+
+def test_iteration_info_round_trips(tmp_path):
+    p = tmp_path / "c.h5"
+    s = make_store(p)
+    info = {"model": {"hidden": [64, 64], "lr": 1e-3}, "cv_rmse": [0.5, 0.25], "retuned": True}
+    s.record_iteration(0, {"rmse": 0.3}, {"train": 1.0}, info=info)
+    s.record_iteration(1, {"rmse": 0.2})
+    with CampaignStore.open(p, "r") as r:
+        assert r.iterations[0]["info"] == info and r.iterations[1]["info"] == {}
+    s.close()
+    with CampaignStore.open(p, "r") as r:
+        assert r.iterations[0]["info"] == info and r.iterations[1]["info"] == {}
+        assert r.iterations[1]["timings"] == {}
+    with pytest.raises(TypeError, match="info"):
+        with CampaignStore.open(p, "a") as w:
+            w.record_iteration(2, {}, info=[1, 2])
+
+
+def test_failed_fold_on_a_full_disk_leaves_no_tmp_and_loses_nothing(tmp_path, monkeypatch):
+    from alcore.store import hdf5io
+
+    p = tmp_path / "c.h5"
+    s = make_store(p)
+    s.mark_requested([0, 1], 0)
+    s.record_label(0, [1, 1])
+
+    def copy_half_then_enospc(src, dst, *a, **k):
+        with open(src, "rb") as fi, open(dst, "wb") as fo:
+            fo.write(fi.read()[:1000])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(hdf5io.shutil, "copyfile", copy_half_then_enospc)
+    with pytest.raises(OSError, match="No space"):
+        s.compact()
+    with pytest.raises(OSError, match="No space"):
+        s.save_checkpoint(0, {"w": np.ones(2)})
+    assert not p.with_name("c.h5.tmp").exists()
+    s.record_label(1, [2, 2])  # still acknowledged through the journal
+    with CampaignStore.open(p, "r") as r:
+        assert r.n_labelled == 2
+    monkeypatch.undo()
+    s.close()
+    with CampaignStore.open(p, "r") as r:
+        assert r.n_labelled == 2 and r.journal_records == 0
+        assert r.checkpoint_iterations() == [0]  # the checkpoint that waited is written now
+
+
+def test_failed_writer_open_keeps_the_tmp_of_a_bad_store(tmp_path):
+    p = tmp_path / "c.h5"
+    make_store(p).close()
+    with h5py.File(p, "r+") as f:
+        del f["pool/status"]
+    p.with_name("c.h5.tmp").write_bytes(b"maybe the last good copy")
+    before = dir_state(tmp_path)
+    with pytest.raises(StoreCorruptError, match="pool/status"):
+        CampaignStore.open(p, "a")
+    assert dir_state(tmp_path) == before

@@ -67,10 +67,12 @@ def _filled(tmp_path):
     p = tmp_path / "c.h5"
     with make_store(p) as s:
         s.mark_requested([1, 2, 3], 0, [3.0, 2.0, 1.0])
-        s.record_label(1, [0.5, 1.5], 2.0, "tcp://127.0.0.1:4001")
-        s.record_failure(2, "timeout after 60 s", 60.0, "tcp://127.0.0.1:4002", 2)
+        s.record_label(1, [0.5, 1.5], 2.0, "tcp://127.0.0.1:4001", submitted=1700000000.0,
+                       started=1700000001.0, finished=1700000003.0)
+        s.record_failure(2, "timeout after 60 s", 60.0, "tcp://127.0.0.1:4002", 2,
+                         kind="timeout")
         s.record_iteration(0, {"rmse": [0.1, 0.2], "rmse_mean": 0.15, "nll": 1.0},
-                           {"train_s": 3.0, "select_s": 0.5})
+                           {"train_s": 3.0, "select_s": 0.5}, info={"model": "mlp"})
         s.save_checkpoint(0, {"layer0.weight": np.ones((4, 3), np.float32),
                               "x_mean": np.zeros(3)})
     return p
@@ -94,6 +96,9 @@ def test_plain_h5py_reads_everything_as_plain_arrays(tmp_path):
         assert f["pool/status"].dtype == np.int8 and f["pool/status"][1] == 2
         assert f["pool/worker"].asstr()[1] == "tcp://127.0.0.1:4001"
         assert f["pool/failure_reason"].asstr()[2] == "timeout after 60 s"
+        assert f["pool/failure_kind"].asstr()[2] == "timeout" and f["pool/attempts"][1] == 1
+        assert f["pool/started"][1] == 1700000001.0 and np.isnan(f["pool/started"][0])
+        assert f["iterations/0000"].attrs["info_json"] == '{"model": "mlp"}'
         assert np.isnan(f["pool/y"][0]).all() and f["pool/y"][1].tolist() == [0.5, 1.5]
         assert f["iterations/0000/selected"][()].tolist() == [1, 2, 3]
         assert f["history/metrics.rmse_mean"][()].tolist() == [0.15]
@@ -113,6 +118,8 @@ def test_h5dump_lists_documented_layout(tmp_path):
     for name in ("GROUP \"meta\"", "DATASET \"config_json\"", "GROUP \"pool\"",
                  "DATASET \"X\"", "DATASET \"status\"", "DATASET \"y\"", "DATASET \"worker\"",
                  "GROUP \"iterations\"", "GROUP \"0000\"", "DATASET \"selected\"",
-                 "GROUP \"history\"", "GROUP \"checkpoints\"", "ATTRIBUTE \"schema_version\""):
+                 "GROUP \"history\"", "GROUP \"checkpoints\"", "ATTRIBUTE \"schema_version\"",
+                 "DATASET \"submitted\"", "DATASET \"started\"", "DATASET \"finished\"",
+                 "DATASET \"failure_kind\"", "ATTRIBUTE \"info_json\""):
         assert name in out, name
     assert "H5T_STD_I8LE" in out and "H5S_UNLIMITED" in out

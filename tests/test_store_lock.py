@@ -152,3 +152,13 @@ def test_lock_released_at_interpreter_exit_without_close(tmp_path):
     assert not p.with_name("c.h5.lock").exists()
     with CampaignStore.open(p, "a") as w:
         assert w._lock.took_over is None and w.n_labelled == 1
+
+
+def test_garbage_lock_file_is_not_called_empty(tmp_path):
+    p = tmp_path / "c.h5"
+    make_store(p).close()
+    p.with_name("c.h5.lock").write_bytes(b"\x00\x17not json at all{")
+    with pytest.raises(StoreInUseError) as ei:
+        CampaignStore.open(p, "a")
+    msg = str(ei.value)
+    assert "empty" not in msg and "not a lock record" in msg and "c.h5.lock" in msg

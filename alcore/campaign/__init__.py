@@ -1,14 +1,16 @@
-"""The campaign steps as plain functions on a store path (no Prefect here).
+"""The campaign: an explicit session opened from the store, and steps that are functions of it.
 
-Every step reads what it needs from the campaign store and writes what it made back, so the
-store is the only state that matters: a process killed at any moment resumes from it. The flow
-(``flows/``) wraps each step in a Prefect task; benchmarks and tests call them directly. Tasks
-pass the store path and small JSON summaries, never arrays.
+No Prefect here. :func:`open_campaign` returns a :class:`CampaignSession` (the writable store,
+the config and seeds *read from the store*, the oracle, the Dask dispatcher, the newest model,
+the stop event); the steps take it as their first argument and write what they make back to
+the store, so the store is the only state that matters: a process killed at any moment
+resumes from it. The flow (``flows/``) wraps each step in a Prefect task; benchmarks and tests
+call them directly. ::
 
-One iteration ``i`` is::
+    with open_campaign(load_config("campaign.toml")) as session:
+        drive(session)                      # or: select(session, 0); label(session, 0); ...
 
-    select(i) -> label(i) -> train(i) -> evaluate(i) -> checkpoint(i)
-
+One iteration ``i`` is ``select(i) → label(i) → train(i) → evaluate(i) → checkpoint(i)``.
 Iteration 0's selection is the random initial design; iteration ``i >= 1`` selects a batch with
 the model of iteration ``i - 1``. So iteration ``i``'s record in the store holds the batch it
 chose, and the metrics of the model trained on every label up to and including that batch: one
@@ -24,62 +26,52 @@ Resume rules (what the store allows us to know after a ``kill -9``):
 * ``train`` saves the model checkpoint as soon as it is fitted, so a kill between training and
   ``checkpoint`` does not retrain.
 
-Within one process the open store, the oracle, the Dask dispatcher and the current model are
-kept in a small per-store-path runtime cache (:func:`open_campaign` / :func:`close`), so the
-steps cost no re-opening and the Dask cluster stays alive across iterations.
+Modules, each one job:
 
-Modules (each one job; the names below are re-exported here, import them from
-``alcore.campaign``):
-
-* :mod:`~alcore.campaign.errors` — ``CampaignSetupError``;
-* :mod:`~alcore.campaign.hooks` — progress hooks for a front end;
-* :mod:`~alcore.campaign.runtime` — the per-store runtime cache, oracle, dispatcher, ``close``;
+* :mod:`~alcore.campaign.session` — ``CampaignSession``, ``open_campaign`` (create or resume);
+* :mod:`~alcore.campaign.seeds` — every seed of a campaign, stored once and read back;
 * :mod:`~alcore.campaign.pool` — the pool and test set of a new campaign;
-* :mod:`~alcore.campaign.opening` — ``open_campaign`` (create or resume), ``MUTABLE_KEYS``;
-* :mod:`~alcore.campaign.records` — ``plan`` (where the campaign stands) and ``checkpoint``;
-* :mod:`~alcore.campaign.selection`, :mod:`~alcore.campaign.labelling`,
-  :mod:`~alcore.campaign.training`, :mod:`~alcore.campaign.evaluation` — the other steps;
-* :mod:`~alcore.campaign.stopping` — ``should_stop``, ``request_stop``;
+* :mod:`~alcore.campaign.steps` — ``select``, ``label``, ``train``, ``evaluate``, ``checkpoint``;
+* :mod:`~alcore.campaign.records` — where the campaign stands (``plan``);
+* :mod:`~alcore.campaign.stopping` — ``should_stop``;
 * :mod:`~alcore.campaign.loop` — ``Steps``, ``drive``, ``run``;
-* :mod:`~alcore.campaign.summary` — ``history``, ``status``.
+* :mod:`~alcore.campaign.summary` — ``history``, ``status`` (read-only);
+* :mod:`~alcore.campaign.hooks` — progress hooks for a front end;
+* :mod:`~alcore.campaign.errors` — ``CampaignSetupError``.
 """
 
 from __future__ import annotations
 
 from alcore.campaign.errors import CampaignSetupError
-from alcore.campaign.evaluation import evaluate
 from alcore.campaign.hooks import Hooks, get_hooks, set_hooks
-from alcore.campaign.labelling import label
 from alcore.campaign.loop import Steps, drive, run
-from alcore.campaign.opening import MUTABLE_KEYS, initialise, open_campaign
-from alcore.campaign.records import checkpoint, plan
-from alcore.campaign.runtime import _get_dispatcher, _get_oracle, _rt, close, resolve_oracle
-from alcore.campaign.selection import select
-from alcore.campaign.stopping import request_stop, should_stop
+from alcore.campaign.records import Plan, plan
+from alcore.campaign.seeds import Seeds, seeds
+from alcore.campaign.session import CampaignSession, open_campaign
+from alcore.campaign.steps import checkpoint, evaluate, label, select, train
+from alcore.campaign.stopping import should_stop
 from alcore.campaign.summary import history, status
-from alcore.campaign.training import train
 
 __all__ = [
     "CampaignSetupError",
+    "CampaignSession",
     "Hooks",
+    "Plan",
+    "Seeds",
     "Steps",
-    "open_campaign",
-    "initialise",
-    "plan",
-    "select",
-    "label",
-    "train",
-    "evaluate",
     "checkpoint",
-    "should_stop",
-    "request_stop",
-    "close",
-    "run",
     "drive",
-    "status",
+    "evaluate",
+    "get_hooks",
     "history",
-    "MUTABLE_KEYS",
+    "label",
+    "open_campaign",
+    "plan",
+    "run",
+    "seeds",
+    "select",
+    "set_hooks",
+    "should_stop",
+    "status",
+    "train",
 ]
-
-# Not in __all__ but imported by name elsewhere (the CLI, tests that reach into the runtime).
-_reexported = (set_hooks, get_hooks, resolve_oracle, _rt, _get_oracle, _get_dispatcher)

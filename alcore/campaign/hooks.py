@@ -1,7 +1,9 @@
 """Progress hooks: how the steps tell a front end (the CLI's Rich bars) what they are doing.
 
 One process-wide ``Hooks`` object; every step looks it up when it reports (``get_hooks()``),
-so ``set_hooks`` takes effect for steps already imported elsewhere.
+so ``set_hooks`` takes effect for steps already imported elsewhere. Why process-wide and not
+part of the session: the front end (the CLI's terminal) belongs to the process, and the
+session is opened inside the Prefect flow, where the CLI cannot reach it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-__all__ = ["Hooks", "set_hooks", "get_hooks"]
+__all__ = ["Hooks", "set_hooks", "get_hooks", "say"]
 
 log = logging.getLogger("alcore.campaign")
 
@@ -52,10 +54,11 @@ def set_hooks(hooks: Hooks | None) -> Hooks:
 
 
 def get_hooks() -> Hooks:
+    """The hooks installed for this process (no-op hooks unless a front end set some)."""
     return _hooks
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     """Log a line and show it to a person through the hooks."""
     log.info(text)
     _hooks.message(text)

@@ -1,77 +1,65 @@
-"""The iteration records in the store: where the campaign stands, and finishing an iteration.
+"""Reading the store's iteration records: where a campaign stands (the resume rules).
 
-``plan`` reads which steps of the next iteration are already done (the resume rules of
-:mod:`alcore.campaign`); ``checkpoint`` writes the record that makes an iteration finished.
+An iteration is *finished* once its record holds metrics (the ``checkpoint`` step wrote it);
+it has *selected* its batch once the record lists the batch; it is *trained* once the store
+holds a model checkpoint for it.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from alcore.campaign.hooks import get_hooks
-from alcore.campaign.runtime import _rt
+if TYPE_CHECKING:
+    from alcore.store import CampaignStore
 
-__all__ = ["plan", "checkpoint"]
+__all__ = ["Plan", "plan", "iteration_records", "finished_iterations", "labels_spent"]
 
 
-def _iteration_records(store: Any) -> dict[int, dict[str, Any]]:
-    """``store.iterations`` as {iteration: record}; ``selected`` becomes a plain list."""
+def iteration_records(store: CampaignStore) -> dict[int, dict[str, Any]]:
+    """``store.iterations`` as {iteration: record}; ``selected`` becomes a plain list.
+
+    Metrics written by alflow 0.1 spelled the label count ``labeled``; it reads as ``labelled``.
+    """
     out: dict[int, dict[str, Any]] = {}
     for r in store.iterations:
         rec = dict(r)
         rec["selected"] = [int(i) for i in np.asarray(rec.get("selected", []), dtype=np.int64)]
+        metrics = dict(rec.get("metrics") or {})
+        if "labeled" in metrics:
+            metrics["labelled"] = metrics.pop("labeled")
+        rec["metrics"] = metrics
         out[int(rec["iteration"])] = rec
     return out
 
 
-def _finished(records: dict[int, dict[str, Any]]) -> list[int]:
+def finished_iterations(records: dict[int, dict[str, Any]]) -> list[int]:
+    """The iterations whose metrics were recorded, in order."""
     return sorted(i for i, r in records.items() if r.get("metrics"))
 
 
-def _spent(st: Any) -> int:
+def labels_spent(store: CampaignStore) -> int:
     """Labels spent so far: labelled plus failed points (a failure costs an evaluation too)."""
-    return int(len(st.labelled_indices()) + len(st.failed_indices()))
+    return int(len(store.labelled_indices()) + len(store.failed_indices()))
 
 
-def plan(store_path: str | os.PathLike) -> dict[str, Any]:
-    """Where the campaign stands: the next iteration and which of its steps are already done."""
-    rt = _rt(store_path)
-    st = rt.store
-    recs = _iteration_records(st)
-    done = _finished(recs)
+@dataclass(frozen=True)
+class Plan:
+    """Where a campaign stands: the next iteration, and which of its steps are already done."""
+
+    iteration: int
+    selected: bool
+    trained: bool
+    finished: tuple[int, ...]
+
+
+def plan(store: CampaignStore) -> Plan:
+    """The next iteration to run and what a killed run already did of it."""
+    recs = iteration_records(store)
+    done = finished_iterations(recs)
     it = (done[-1] + 1) if done else 0
-    rec = recs.get(it, {})
-    ckpts = st.checkpoint_iterations()
-    ckpt = ckpts[-1] if ckpts else None
-    return {
-        "iteration": it,
-        "selected": bool(rec.get("selected")),
-        "trained": ckpt == it,
-        "finished": done,
-    }
-
-
-def checkpoint(store_path: str | os.PathLike, iteration: int, metrics: dict[str, Any],
-               timings: dict[str, float]) -> dict[str, Any]:
-    """Record the iteration (metrics + step timings) and fold the journal into the HDF5 file.
-
-    From here on the iteration is finished: a resumed run starts with the next one.
-    """
-    rt = _rt(store_path)
-    st = rt.store
-    t0 = time.perf_counter()
-    clean = {k: v for k, v in metrics.items() if k != "seconds"}
-    clean["at"] = datetime.now().isoformat(timespec="seconds")
-    with rt.lock:
-        st.record_iteration(iteration, clean, dict(timings))
-        st.compact()
-    out = {"iteration": iteration, "metrics": clean, "timings": dict(timings),
-           "labeled": int(len(st.labelled_indices())), "failed": int(len(st.failed_indices())),
-           "budget": rt.config.label_budget, "seconds": time.perf_counter() - t0}
-    get_hooks().iteration_done(out)
-    return out
+    ckpts = store.checkpoint_iterations()
+    return Plan(iteration=it, selected=bool(recs.get(it, {}).get("selected")),
+                trained=bool(ckpts) and ckpts[-1] == it, finished=tuple(done))

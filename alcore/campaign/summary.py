@@ -6,24 +6,21 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from alcore.campaign.records import _finished, _iteration_records
-from alcore.campaign.runtime import _rt
+from alcore.campaign.records import finished_iterations, iteration_records
+from alcore.campaign.session import CampaignSession
 
 __all__ = ["history", "status"]
 
 
-def history(store_path: str | os.PathLike) -> dict[str, Any]:
-    """Finished iterations and label counts of a campaign open in this process (for artifacts)."""
-    rt = _rt(store_path)
-    st = rt.store
-    recs = _iteration_records(st)
+def history(session: CampaignSession) -> dict[str, Any]:
+    """Finished iterations and label counts of an open campaign (for the Prefect artifacts)."""
+    store = session.store
+    recs = iteration_records(store)
     its = [{"iteration": i, "metrics": recs[i].get("metrics") or {},
-            "timings": recs[i].get("timings") or {}} for i in _finished(recs)]
-    labeled, failed = int(len(st.labelled_indices())), int(len(st.failed_indices()))
-    return {"iterations": its, "labeled": labeled, "failed": failed, "spent": labeled + failed,
-            "budget": rt.config.label_budget, "name": rt.config.campaign.name}
+            "timings": recs[i].get("timings") or {}} for i in finished_iterations(recs)]
+    labelled, failed = int(len(store.labelled_indices())), int(len(store.failed_indices()))
+    return {"iterations": its, "labelled": labelled, "failed": failed, "spent": labelled + failed,
+            "budget": session.config.label_budget, "name": session.config.campaign.name}
 
 
 def status(store_path: str | os.PathLike) -> dict[str, Any]:
@@ -31,20 +28,16 @@ def status(store_path: str | os.PathLike) -> dict[str, Any]:
     from alcore.store import CampaignStore  # noqa: PLC0415
 
     with CampaignStore.open(Path(store_path), mode="r") as st:
-        recs = _iteration_records(st)
+        recs = iteration_records(st)
         cfg = st.config or {}
-        done = _finished(recs)
-        stat = np.asarray(st.status)
-        per_it = []
-        for i in sorted(recs):
-            r = recs[i]
-            per_it.append({
-                "iteration": i,
-                "selected": len(r.get("selected") or []),
-                "finished": bool(r.get("metrics")),
-                "metrics": r.get("metrics") or {},
-                "timings": r.get("timings") or {},
-            })
+        done = finished_iterations(recs)
+        per_it = [{
+            "iteration": i,
+            "selected": len(r.get("selected") or []),
+            "finished": bool(r.get("metrics")),
+            "metrics": r.get("metrics") or {},
+            "timings": r.get("timings") or {},
+        } for i, r in sorted(recs.items())]
         budget = cfg.get("budget", {})
         acq = cfg.get("acquisition", {})
         planned = int(budget.get("initial", 0)) + int(budget.get("iterations", 0)) * int(acq.get("batch_size", 0))
@@ -56,11 +49,11 @@ def status(store_path: str | os.PathLike) -> dict[str, Any]:
             "name": (cfg.get("campaign") or {}).get("name"),
             "oracle": (st.oracle_info or {}).get("name"),
             "strategy": acq.get("strategy"),
-            "pool": int(stat.size),
-            "labeled": int(np.sum(stat == 2)),
-            "failed": int(np.sum(stat == 3)),
-            "requested": int(np.sum(stat == 1)),
-            "unlabeled": int(np.sum(stat == 0)),
+            "pool": int(st.n_pool),
+            "labelled": int(len(st.labelled_indices())),
+            "failed": int(len(st.failed_indices())),
+            "requested": int(len(st.requested_indices())),
+            "unlabelled": int(len(st.unlabelled_indices())),
             "label_budget": planned,
             "iteration": done[-1] if done else None,
             "iterations_planned": int(budget.get("iterations", 0)),

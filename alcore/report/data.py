@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from alcore.surrogate.choice import ModelChoice, SurrogateError, choose_model
+
 #: Status codes of ``store.status`` (docs/architecture.md, alcore.store.StoreStatus).
 UNLABELLED, REQUESTED, LABELLED, FAILED = 0, 1, 2, 3
 
@@ -60,6 +62,8 @@ class CampaignData:
     iterations: list[IterationRecord]
     config: dict[str, Any] = field(default_factory=dict)
     created: float | None = None        # unix time the store was created, if known
+    model_choice: ModelChoice | None = None  # what `alflow predict` / load_surrogate would use
+    model_note: str = "no model checkpoint yet"  # why there is no model_choice
 
     @property
     def n_labelled(self) -> int:
@@ -192,8 +196,15 @@ def build_campaign(
     wall_time: np.ndarray | None = None,
     failure_reason: Sequence[str] | None = None,
     created: Any = None,
+    checkpoints: Sequence[int] | None = None,
+    has_test: bool | None = None,
 ) -> CampaignData:
-    """Assemble :class:`CampaignData` from the store's raw pieces (testable without a file)."""
+    """Assemble :class:`CampaignData` from the store's raw pieces (testable without a file).
+
+    ``checkpoints`` (iterations with a saved model) and ``has_test`` feed the model choice of
+    :func:`alcore.surrogate.choose_model`, so the report names the model ``alflow predict``
+    would use; without checkpoints there is none.
+    """
     pool_X = np.asarray(pool_X, dtype=float)
     if pool_X.ndim == 1:
         pool_X = pool_X[:, None]
@@ -251,6 +262,7 @@ def build_campaign(
                       else None),
         ))
 
+    choice, note = _model_choice(sorted_iters, checkpoints, has_test)
     cfg = dict(config or {})
     acq = cfg.get("acquisition", {}) if isinstance(cfg.get("acquisition"), Mapping) else {}
     camp = cfg.get("campaign", {}) if isinstance(cfg.get("campaign"), Mapping) else {}
@@ -272,7 +284,19 @@ def build_campaign(
         pool_X=pool_X, status=status, outputs=outputs, acquired_in=acquired_in,
         wall_time=wt, failure_reason=_str_array(failure_reason, P),
         iterations=records, config=cfg, created=_to_unix(created),
+        model_choice=choice, model_note=note,
     )
+
+
+def _model_choice(iterations: Sequence[Mapping[str, Any]], checkpoints: Sequence[int] | None,
+                  has_test: bool | None) -> tuple[ModelChoice | None, str]:
+    """The "best" model of the campaign as ``load_surrogate`` picks it, or why there is none."""
+    metrics = {int(_get(it, "iteration", default=-1)): dict(_get(it, "metrics") or {})
+               for it in iterations if _get(it, "finished", default=True) is not False}
+    try:
+        return choose_model("best", checkpoints or [], metrics, has_test=has_test), ""
+    except SurrogateError as exc:
+        return None, str(exc)
 
 
 def load_campaign(path: str | Path) -> CampaignData:
@@ -297,6 +321,8 @@ def load_campaign(path: str | Path) -> CampaignData:
             wall_time=_get(store, "wall_time", "wall_times"),
             failure_reason=_get(store, "failure_reason", "failure_reasons"),
             created=_get(meta, "created", "created_at", "creation_time"),
+            checkpoints=store.checkpoint_iterations(),
+            has_test=store.test_X is not None and len(store.test_X) > 0,
         )
     finally:
         store.close()

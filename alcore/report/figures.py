@@ -97,6 +97,10 @@ def learning_curve(campaigns: Sequence[CampaignData]) -> Figure:
     """
     outputs = campaigns[0].output_names
     k = len(outputs)
+    if k == 0:  # a fresh store of an oracle that does not name its outputs: nothing known yet
+        fig = _new_figure(5.2, 4.1)
+        _empty_note(fig.subplots(), "no outputs known yet\n(no label, no test set)")
+        return fig
     ncols = min(k, 3)
     nrows = math.ceil(k / ncols)
     fig = _new_figure(4.6 * ncols + 0.6, 3.6 * nrows + 0.5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -72,6 +73,7 @@ def summary_rows(c: CampaignData) -> list[tuple[str, str]]:
             rows.append((f"test RMSE {name}",
                          f"best {_fmt(float(best.test_rmse[j]))} at {best.n_labels} labels "  # type: ignore[index]
                          f"(iteration {best.iteration}); last {_fmt(float(last.test_rmse[j]))}"))  # type: ignore[index]
+    rows += surrogate_rows(c)
     wt = c.wall_time[np.isfinite(c.wall_time) & (c.status >= LABELLED)]
     if wt.size:
         rows.append(("oracle wall time", f"total {_duration(float(wt.sum()))}, median "
@@ -85,6 +87,18 @@ def summary_rows(c: CampaignData) -> list[tuple[str, str]]:
         rows.append(("mean time per step", ", ".join(f"{k} {_duration(float(np.mean(v)))}"
                                                      for k, v in steps.items())))
     return rows
+
+
+def surrogate_rows(c: CampaignData) -> list[tuple[str, str]]:
+    """Which model ``alflow predict`` would use, and the commands that use it."""
+    if c.model_choice is None:
+        return [("surrogate", c.model_note)]
+    store = shlex.quote(str(c.path))
+    return [("surrogate", c.model_choice.describe() + " (what alflow predict and "
+                          "alcore.load_surrogate use by default)"),
+            ("use it", f"alflow predict {store} POINTS.csv -o predictions.csv; "
+                       f"alflow export-model {store} -o surrogate.onnx; in Python: "
+                       f"alcore.load_surrogate({str(c.path)!r}).predict(X)")]
 
 
 def iteration_table(c: CampaignData) -> tuple[list[str], list[list[str]]]:

@@ -3,23 +3,23 @@
 Durability model (details in docs/store.md):
 
 * small events (labels, failures, request batches, iteration metrics, config updates) are
-  appended to ``<store>.journal`` and fsynced before the method returns — that return is the
-  acknowledgement;
+  appended to ``<store>.journal`` and fdatasynced before the method returns — that return is
+  the acknowledgement (records are built in :mod:`.events`, applied by :mod:`.state`);
 * the HDF5 file is only replaced atomically by a fold (:meth:`CampaignStore.compact`), which
   runs on ``save_checkpoint`` (end of each iteration), on ``close`` and every
   ``AUTO_COMPACT_RECORDS`` records;
-* opening replays the journal records newer than the file's ``journal_seq``; readers do this
-  in memory only and never take the lock.
+* opening (:mod:`.recovery`) replays the journal records newer than the file; readers do this
+  in memory only and never take the lock; a damaged journal is refused, not truncated.
+
+Every file is named through :class:`~alcore.store.files.StoreFiles`, from the store's real
+path resolved once at open (a symlinked store keeps its link and shares one lock).
 """
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
-import socket
 import threading
-import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,20 +27,17 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from alcore._util import flatten as _flatten
-
-from . import hdf5io, journal
-from . import layout as L
-from .errors import (ConfigMismatchError, ReadOnlyStoreError, StoreClosedError,
-                     StoreCorruptError, StoreExistsError, StoreNotFoundError)
-from .layout import StoreStatus
+from . import events, hdf5io, journal, recovery
+from .errors import (JournalCorruptError, ReadOnlyStoreError, StoreClosedError,
+                     StoreExistsError, StoreNotFoundError)
+from .files import StoreFiles
+from .layout import SCHEMA_VERSION, StoreStatus
 from .lock import WriterLock
 from .state import StoreState
+from .stopflag import StopFlag
 
 log = logging.getLogger(__name__)
 
-#: Config sections that may differ on resume unless the caller says otherwise.
-DEFAULT_MUTABLE: tuple[str, ...] = ("budget", "dask", "campaign.deadline")
 #: Fold the journal into the HDF5 file after this many records even without a checkpoint,
 #: so that replay on open stays fast.
 AUTO_COMPACT_RECORDS = 20_000
@@ -55,24 +52,12 @@ def _alflow_version() -> str:
         return "0+unknown"
 
 
-def _plain(obj: Any) -> Any:
-    """JSON round trip: tuples become lists, numpy scalars numbers (what the file will hold)."""
-    return json.loads(journal.dumps(obj))
-
-
-def _json_safe(obj: Any) -> Any:
-    """NaN/inf -> None, so that ``json.dumps(summary)`` is strict JSON for other tools."""
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
-def _is_mutable(key: str, mutable: Iterable[str]) -> bool:
-    return any(key == m or key.startswith(m + ".") for m in mutable)
+def _ro(a: np.ndarray | None) -> np.ndarray | None:
+    if a is None:
+        return None
+    v = a.view()
+    v.flags.writeable = False
+    return v
 
 
 class CampaignStore:
@@ -83,13 +68,15 @@ class CampaignStore:
     (HDF5 file + journal replayed in memory); reopen to see newer data.
     """
 
-    def __init__(self, path: Path, mode: str, state: StoreState,
+    def __init__(self, files: StoreFiles, mode: str, state: StoreState,
                  lock: WriterLock | None = None, writer: journal.JournalWriter | None = None):
-        self.path = path
+        self.files = files
+        self.path = files.given  #: the path as given (absolute); I/O goes to ``files.real``
         self.mode = mode
         self._st = state
         self._lock = lock
         self._journal = writer
+        self._stop = StopFlag(files.stop)
         self._closed = False
         self._mutex = threading.RLock()
         self.recovered_torn_bytes = 0  # bytes of a torn journal tail discarded on open
@@ -105,9 +92,10 @@ class CampaignStore:
         The file is written to ``<store>.tmp`` and renamed, so a kill during creation leaves
         no half-written store. ``n_outputs`` (k) is taken from the argument, else ``test_y``,
         else ``oracle_info["output_dim"]`` / ``len(oracle_info["output_names"])``, else from
-        the first label. Refuses to overwrite an existing file (:class:`StoreExistsError`).
+        the first label. Refuses to overwrite an existing file (:class:`StoreExistsError`),
+        and a journal left by a deleted store that still holds records.
         """
-        path = Path(os.path.abspath(path))  # robust against a later chdir
+        files = StoreFiles.of(path)
         X = np.asarray(pool_X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(f"pool_X must be a non-empty (P, d) array, got shape {X.shape}")
@@ -121,7 +109,7 @@ class CampaignStore:
             raise ValueError(f"test_X must be (n, {X.shape[1]}), got {tX.shape}")
         if ty is not None and (tX is None or ty.shape[0] != tX.shape[0]):
             raise ValueError("test_y needs test_X with the same number of rows")
-        info = _plain(dict(oracle_info))
+        info = events.plain(dict(oracle_info))
         if n_outputs is None:
             if ty is not None:
                 n_outputs = ty.shape[1]
@@ -131,117 +119,82 @@ class CampaignStore:
                 n_outputs = len(info["output_names"])
         if n_outputs is not None and ty is not None and ty.shape[1] != n_outputs:
             raise ValueError(f"test_y has {ty.shape[1]} outputs, n_outputs is {n_outputs}")
-        if path.exists():
-            raise StoreExistsError(f"{path} already exists; open it to resume, or choose "
-                                   "another path")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = WriterLock(L.sidecar(path, L.LOCK_SUFFIX), path)
+        if files.real.exists():
+            raise StoreExistsError(f"{files.given} already exists; open it to resume, or "
+                                   "choose another path")
+        files.real.parent.mkdir(parents=True, exist_ok=True)
+        lock = WriterLock(files.lock, files.given)
         lock.acquire()
         try:
-            if path.exists():  # lost a creation race
-                raise StoreExistsError(f"{path} already exists")
+            if files.real.exists():  # lost a creation race
+                raise StoreExistsError(f"{files.given} already exists")
+            cls._refuse_orphaned_journal(files)
             meta = {
                 "alflow_version": _alflow_version(),
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "oracle_name": str(info.get("name", "")),
                 "oracle_version": str(info.get("version", "")),
             }
-            st = StoreState.new(store_id=uuid.uuid4().bytes, meta=meta, config=_plain(config),
-                                oracle_info=info, seeds=_plain(dict(seeds or {})), pool_X=X,
+            st = StoreState.new(store_id=uuid.uuid4().bytes, meta=meta,
+                                config=events.plain(config), oracle_info=info,
+                                seeds=events.plain(dict(seeds or {})), pool_X=X,
                                 n_outputs=n_outputs, test_X=tX, test_y=ty)
-            jpath = L.sidecar(path, L.JOURNAL_SUFFIX)
-            journal.write_fresh(jpath, st.store_id, 0)
-            hdf5io.write_store(path, st, fresh=True)
-            st.meta.update(schema_version=L.SCHEMA_VERSION, store_id=st.store_id.hex())
-            for stale in (L.sidecar(path, L.STOP_SUFFIX),):
-                stale.unlink(missing_ok=True)
-            writer = journal.JournalWriter(jpath, next_seq=1)
+            journal.write_fresh(files.journal, files.journal_tmp, st.store_id, 0)
+            hdf5io.write_store(files.real, files.tmp, st, fresh=True)
+            st.meta.update(schema_version=SCHEMA_VERSION, store_id=st.store_id.hex())
+            files.stop.unlink(missing_ok=True)
+            writer = journal.JournalWriter(files.journal, next_seq=1)
         except BaseException:
             lock.release()
             raise
-        return cls(path, "a", st, lock, writer)
+        return cls(files, "a", st, lock, writer)
+
+    @staticmethod
+    def _refuse_orphaned_journal(files: StoreFiles) -> None:
+        """A journal without its store file may hold the only copy of acknowledged labels."""
+        try:
+            scan = journal.scan(files.journal, store=files.given)
+        except JournalCorruptError:
+            scan = None
+            held = "a damaged journal"
+        else:
+            if scan is None or not scan.records:
+                return  # nothing, or an empty journal: no label can be lost
+            held = f"a journal with {len(scan.records)} unfolded record(s)"
+        raise StoreExistsError(
+            f"{files.journal} is {held} of a store whose file is gone; move it away (or "
+            f"restore the store file beside it) before creating {files.given}")
 
     @classmethod
     def open(cls, path: str | os.PathLike, mode: str = "r") -> "CampaignStore":
         """Open an existing store: ``"r"`` a read-only snapshot, ``"a"`` the single writer.
 
         Raises :class:`StoreNotFoundError`, :class:`NotHDF5Error`, :class:`ForeignHDF5Error`,
-        :class:`SchemaVersionError` (file untouched in each case) or, for ``"a"``,
+        :class:`SchemaVersionError`, :class:`StoreCorruptError` (among them
+        :class:`JournalCorruptError`) with every file untouched, or, for ``"a"``,
         :class:`StoreInUseError` when another live process writes it. A stale lock of a dead
         process on this host is taken over.
         """
-        path = Path(os.path.abspath(path))  # robust against a later chdir
         if mode not in ("r", "a"):
             raise ValueError(f"mode must be 'r' or 'a', got {mode!r}")
-        if not path.exists():
-            raise StoreNotFoundError(f"no store at {path}")
-        hdf5io.check_file(path)  # read-only validation before any side file is created
+        files = StoreFiles.of(path)
+        if not files.real.exists():
+            raise StoreNotFoundError(f"no store at {files.given}")
+        hdf5io.check_file(files.real)  # read-only validation before any side file is created
         if mode == "r":
-            return cls(path, "r", cls._load_snapshot(path))
-        lock = WriterLock(L.sidecar(path, L.LOCK_SUFFIX), path)
+            return cls(files, "r", recovery.load(files).state)
+        lock = WriterLock(files.lock, files.given)
         lock.acquire()
         try:
             if lock.took_over:
                 log.warning("took over stale lock of %s", lock.took_over)
-            store = cls._open_writer(path, lock)
+            loaded = recovery.load(files)
+            torn = recovery.prepare_writer(files, loaded)
+            writer = journal.JournalWriter(files.journal, recovery.next_seq(loaded))
         except BaseException:
             lock.release()
             raise
-        return store
-
-    @staticmethod
-    def _load_snapshot(path: Path) -> StoreState:
-        """HDF5 file + journal replay, in memory, retrying if a compaction raced with us."""
-        jpath = L.sidecar(path, L.JOURNAL_SUFFIX)
-        for _ in range(50):
-            st = hdf5io.read_state(path)
-            scan = journal.scan(jpath)
-            if scan is None or scan.store_id != st.store_id:
-                if scan is not None:
-                    log.warning("ignoring %s: it belongs to another store", jpath)
-                return st
-            if scan.base_seq > st.folded_seq:
-                time.sleep(0.01)  # the file we read was replaced meanwhile: read again
-                continue
-            for rec in scan.records:
-                if rec["seq"] > st.folded_seq:
-                    st.apply(rec)
-            return st
-        raise StoreCorruptError(f"{jpath} starts after the data in {path} (journal newer than "
-                                "the store file: was an old copy of the store restored?)")
-
-    @classmethod
-    def _open_writer(cls, path: Path, lock: WriterLock) -> "CampaignStore":
-        tmp = L.sidecar(path, L.TMP_SUFFIX)
-        tmp.unlink(missing_ok=True)  # a fold killed before its rename: garbage
-        jpath = L.sidecar(path, L.JOURNAL_SUFFIX)
-        jpath.with_name(jpath.name + ".tmp").unlink(missing_ok=True)
-        st = hdf5io.read_state(path)
-        scan = journal.scan(jpath)
-        torn = 0
-        if scan is not None and scan.store_id is not None and scan.store_id != st.store_id:
-            aside = jpath.with_name(f"{jpath.name}.foreign-{int(time.time())}")
-            os.replace(jpath, aside)
-            log.warning("moved %s aside to %s: it belongs to another store", jpath, aside)
-            scan = None
-        if scan is None or scan.store_id is None:
-            # Missing, or killed while its header was written (then it held no record).
-            journal.write_fresh(jpath, st.store_id, st.folded_seq)
-        else:
-            if scan.base_seq > st.folded_seq:
-                raise StoreCorruptError(
-                    f"{jpath} starts after the data in {path} (journal newer than the store "
-                    "file: was an old copy of the store restored?)")
-            for rec in scan.records:
-                if rec["seq"] > st.folded_seq:
-                    st.apply(rec)
-            if scan.torn_bytes:
-                torn = scan.torn_bytes
-                log.warning("discarding %d bytes of a torn (never acknowledged) journal tail",
-                            torn)
-                journal.truncate_torn_tail(jpath, scan.valid_end)
-        next_seq = max(st.last_seq, scan.last_seq if scan else 0, st.folded_seq) + 1
-        store = cls(path, "a", st, lock, journal.JournalWriter(jpath, next_seq))
+        store = cls(files, "a", loaded.state, lock, writer)
         store.recovered_torn_bytes = torn
         return store
 
@@ -278,25 +231,18 @@ class CampaignStore:
         m["seeds"] = self.seeds
         return m
 
-    def _ro(self, a: np.ndarray | None) -> np.ndarray | None:
-        if a is None:
-            return None
-        v = a.view()
-        v.flags.writeable = False
-        return v
-
     @property
     def pool_X(self) -> np.ndarray:
         """(P, d) candidate inputs (read-only view)."""
-        return self._ro(self._st.pool_X)
+        return _ro(self._st.pool_X)
 
     @property
     def test_X(self) -> np.ndarray | None:
-        return self._ro(self._st.test_X)
+        return _ro(self._st.test_X)
 
     @property
     def test_y(self) -> np.ndarray | None:
-        return self._ro(self._st.test_y)
+        return _ro(self._st.test_y)
 
     @property
     def n_pool(self) -> int:
@@ -321,28 +267,56 @@ class CampaignStore:
                 return np.full((self.n_pool, 0), np.nan)
             return self._st.y.copy()
 
+    def _column(self, name: str) -> np.ndarray:
+        with self._mutex:
+            values = getattr(self._st, name)
+            return values.astype(str) if values.dtype == object else values.copy()
+
     @property
     def wall_times(self) -> np.ndarray:
         """(P,) evaluation wall time in seconds, NaN where none was recorded."""
-        return self._st.wall_time.copy()
+        return self._column("wall_time")
+
+    @property
+    def submitted_times(self) -> np.ndarray:
+        """(P,) unix time the evaluation was first submitted, NaN where unknown."""
+        return self._column("submitted")
+
+    @property
+    def started_times(self) -> np.ndarray:
+        """(P,) unix time the last attempt started on its worker, NaN where unknown."""
+        return self._column("started")
+
+    @property
+    def finished_times(self) -> np.ndarray:
+        """(P,) unix time the last attempt ended, NaN where unknown."""
+        return self._column("finished")
 
     @property
     def workers(self) -> np.ndarray:
         """(P,) worker names ('' where none)."""
-        return self._st.worker.astype(str)
+        return self._column("worker")
 
     @property
     def failure_reasons(self) -> np.ndarray:
-        return self._st.failure_reason.astype(str)
+        """(P,) full reason of each failure ('' where not failed)."""
+        return self._column("failure_reason")
+
+    @property
+    def failure_kinds(self) -> np.ndarray:
+        """(P,) failure kind ("error", "timeout", "worker_died", ...; '' where not failed)."""
+        return self._column("failure_kind")
 
     @property
     def attempts(self) -> np.ndarray:
-        return self._st.attempts.copy()
+        """(P,) int32 attempts of the evaluation that labelled or failed each point (0 where
+        none, and for labels of stores written before labels counted them)."""
+        return self._column("attempts")
 
     @property
     def iteration_requested(self) -> np.ndarray:
         """(P,) int32 iteration that requested each point, -1 where never requested."""
-        return self._st.iteration_requested.copy()
+        return self._column("iteration_requested")
 
     def _where(self, code: StoreStatus) -> np.ndarray:
         with self._mutex:
@@ -381,8 +355,8 @@ class CampaignStore:
     @property
     def iterations(self) -> list[dict]:
         """One dict per known iteration, in order: ``iteration``, ``selected`` (pick order),
-        ``scores``, ``metrics`` and ``timings`` (None until ``record_iteration``),
-        ``finished`` (metrics recorded)."""
+        ``scores``, ``metrics`` and ``timings`` (None until ``record_iteration``), ``info``
+        ({} when none was given), ``finished`` (metrics recorded)."""
         with self._mutex:
             out = []
             for i in sorted(self._st.iterations):
@@ -392,6 +366,7 @@ class CampaignStore:
                             "scores": np.asarray(it.scores, dtype=np.float64),
                             "metrics": copy.deepcopy(it.metrics),
                             "timings": copy.deepcopy(it.timings),
+                            "info": copy.deepcopy(it.info),
                             "finished": it.finished})
             return out
 
@@ -402,21 +377,20 @@ class CampaignStore:
     # ================================================================== writes
     def _append(self, payload: dict) -> None:
         """Journal the record (durable on return), then apply it in memory."""
-        self._journal.append(payload)
-        payload["seq"] = self._journal.next_seq - 1
+        payload["seq"] = self._journal.append(payload)
         self._st.apply(payload)
 
     def _maybe_autocompact(self) -> None:
         if self.journal_records >= AUTO_COMPACT_RECORDS:
             self.compact()
 
-    def _check_index(self, index: Any) -> int:
-        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index must be an integer, got {index!r}")
-        i = int(index)
-        if not 0 <= i < self.n_pool:
-            raise IndexError(f"index {i} is outside the pool (0..{self.n_pool - 1})")
-        return i
+    def _ignore_duplicate(self, i: int, what: str) -> bool:
+        """True (and counted, logged) when point ``i`` is already labelled."""
+        if self._st.status[i] != StoreStatus.LABELLED:
+            return False
+        self._st.duplicates_ignored += 1
+        log.warning("ignoring %s for point %d (already labelled)", what, i)
+        return True
 
     def mark_requested(self, indices: Iterable[int], iteration: int,
                        scores: Iterable[float] | None = None) -> None:
@@ -427,14 +401,7 @@ class CampaignStore:
         or already requested point raises ``ValueError`` (the campaign must never pay twice).
         """
         self._check_writable()
-        idx = np.asarray(list(indices) if not isinstance(indices, np.ndarray) else indices)
-        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-            raise TypeError(f"indices must be a 1-D integer array, got {idx.dtype} {idx.shape}")
-        idx = idx.astype(np.int64)
-        if idx.size and (idx.min() < 0 or idx.max() >= self.n_pool):
-            raise IndexError(f"indices outside the pool (0..{self.n_pool - 1})")
-        if np.unique(idx).size != idx.size:
-            raise ValueError("indices contain duplicates")
+        idx = events.check_indices(indices, self.n_pool)
         sc = (np.full(idx.size, np.nan) if scores is None
               else np.asarray(list(scores) if not isinstance(scores, np.ndarray) else scores,
                               dtype=np.float64).reshape(-1))
@@ -450,12 +417,12 @@ class CampaignStore:
                 raise ValueError(
                     f"points already labelled or requested cannot be requested again: "
                     f"{bad[:10].tolist()}{' ...' if bad.size > 10 else ''}")
-            self._append({"op": "request", "indices": idx.tolist(), "iteration": it,
-                          "scores": sc.tolist()})
+            self._append(events.request_event(idx, it, sc))
             self._maybe_autocompact()
 
     def record_label(self, index: int, y: Any, wall_time: float | None = None,
-                     worker: str = "") -> bool:
+                     worker: str = "", *, attempts: int = 1, submitted: float | None = None,
+                     started: float | None = None, finished: float | None = None) -> bool:
         """Store the oracle output ``y`` (k,) of pool point ``index``.
 
         Durable (acknowledged) when it returns True. A label for a point that is already
@@ -463,29 +430,27 @@ class CampaignStore:
         :attr:`duplicates_ignored` counts it (a late duplicate after a retry never overwrites
         the paid-for first result). A label for a failed point (a late success) or for a
         point never requested (e.g. an initial design labelled directly) is accepted.
+        ``submitted``/``started``/``finished`` are unix times (None: unknown).
         """
         self._check_writable()
-        i = self._check_index(index)
-        yv = np.asarray(y, dtype=np.float64).reshape(-1)
-        k = self.n_outputs
-        if k is not None and yv.size != k:
-            raise ValueError(f"label for point {i} has {yv.size} outputs, the store has {k}")
-        if yv.size == 0:
-            raise ValueError(f"label for point {i} is empty")
+        i = events.check_index(index, self.n_pool)
+        yv = events.label_values(y, self.n_outputs, i)
+        fields = events.evaluation_fields(wall_time, worker, attempts, submitted, started,
+                                          finished)
         with self._mutex:
-            if self._st.status[i] == StoreStatus.LABELLED:
-                self._st.duplicates_ignored += 1
-                log.warning("ignoring a second label for point %d (already labelled)", i)
+            if self._ignore_duplicate(i, "a second label"):
                 return False
-            self._append({"op": "label", "index": i, "y": yv.tolist(),
-                          "wall_time": None if wall_time is None else float(wall_time),
-                          "worker": str(worker or "")})
+            self._append(events.label_event(i, yv, fields))
             self._maybe_autocompact()
             return True
 
     def record_labels(self, indices: Iterable[int], ys: Any,
                       wall_times: Iterable[float | None] | None = None,
-                      workers: Iterable[str] | None = None) -> np.ndarray:
+                      workers: Iterable[str] | None = None, *,
+                      attempts: Iterable[int] | None = None,
+                      submitted: Iterable[float | None] | None = None,
+                      started: Iterable[float | None] | None = None,
+                      finished: Iterable[float | None] | None = None) -> np.ndarray:
         """Record several labels with one journal record and one fsync (group commit).
 
         Same rules as :meth:`record_label` per point (duplicates ignored); returns a bool
@@ -494,19 +459,23 @@ class CampaignStore:
         (e.g. a Dask ``as_completed`` batch): the fsync, not the data, bounds throughput.
         """
         self._check_writable()
-        idx = [self._check_index(i) for i in indices]
+        idx = [events.check_index(i, self.n_pool) for i in indices]
         if not idx:
             return np.zeros(0, dtype=bool)
-        Y = np.asarray(ys, dtype=np.float64).reshape(len(idx), -1)
+        n = len(idx)
+        Y = np.asarray(ys, dtype=np.float64).reshape(n, -1)
         k = self.n_outputs
         if k is not None and Y.shape[1] != k:
             raise ValueError(f"labels have {Y.shape[1]} outputs, the store has {k}")
-        if len(set(idx)) != len(idx):
+        if len(set(idx)) != n:
             raise ValueError("record_labels got the same index twice")
-        walls = list(wall_times) if wall_times is not None else [None] * len(idx)
-        wks = [str(w or "") for w in workers] if workers is not None else [""] * len(idx)
-        if len(walls) != len(idx) or len(wks) != len(idx):
-            raise ValueError("indices, ys, wall_times and workers differ in length")
+        columns = zip(events.per_point(wall_times, n, "wall_times", None),
+                      events.per_point(workers, n, "workers", ""),
+                      events.per_point(attempts, n, "attempts", 1),
+                      events.per_point(submitted, n, "submitted", None),
+                      events.per_point(started, n, "started", None),
+                      events.per_point(finished, n, "finished", None))
+        rows = [events.evaluation_fields(*c) for c in columns]
         with self._mutex:
             done = self._st.status[idx] == StoreStatus.LABELLED
             if done.any():
@@ -515,47 +484,46 @@ class CampaignStore:
                             np.asarray(idx)[done][:10].tolist())
             keep = np.flatnonzero(~done)
             if keep.size:
-                self._append({"op": "labels", "indices": [idx[j] for j in keep],
-                              "y": Y[keep].tolist(),
-                              "wall_time": [None if walls[j] is None else float(walls[j])
-                                            for j in keep],
-                              "worker": [wks[j] for j in keep]})
+                self._append(events.labels_event([idx[j] for j in keep], Y[keep],
+                                                 [rows[j] for j in keep]))
                 self._maybe_autocompact()
             return ~done
 
     def record_failure(self, index: int, reason: str, wall_time: float | None = None,
-                       worker: str = "", attempts: int = 1) -> bool:
+                       worker: str = "", attempts: int = 1, *, kind: str = "error",
+                       submitted: float | None = None, started: float | None = None,
+                       finished: float | None = None) -> bool:
         """Mark pool point ``index`` as failed (after ``attempts`` tries) with ``reason``.
 
-        Durable on return. Ignored (returns False) for a point that is already labelled.
-        Failed points are not sent again on resume; a campaign may request them again.
+        ``kind`` is one of :data:`alcore.store.layout.FAILURE_KINDS` ("error", "setup",
+        "timeout", "worker_died", "cancelled"). Durable on return. Ignored (returns False)
+        for a point that is already labelled. Failed points are not sent again on resume; a
+        campaign may request them again.
         """
         self._check_writable()
-        i = self._check_index(index)
+        i = events.check_index(index, self.n_pool)
+        fields = events.evaluation_fields(wall_time, worker, attempts, submitted, started,
+                                          finished)
+        event = events.failure_event(i, reason, events.failure_kind(kind), fields)
         with self._mutex:
-            if self._st.status[i] == StoreStatus.LABELLED:
-                self._st.duplicates_ignored += 1
-                log.warning("ignoring a failure for point %d (already labelled)", i)
+            if self._ignore_duplicate(i, "a failure"):
                 return False
-            self._append({"op": "failure", "index": i, "reason": str(reason),
-                          "wall_time": None if wall_time is None else float(wall_time),
-                          "worker": str(worker or ""), "attempts": int(attempts)})
+            self._append(event)
             self._maybe_autocompact()
             return True
 
-    def record_iteration(self, iteration: int, metrics: dict,
-                         timings: dict | None = None) -> None:
-        """Store the metrics and step timings of ``iteration``; this marks it finished.
+    def record_iteration(self, iteration: int, metrics: dict, timings: dict | None = None,
+                         info: dict | None = None) -> None:
+        """Store the metrics, step timings and ``info`` of ``iteration``; this marks it finished.
 
         Values must be JSON-able (numbers, lists, nested dicts, numpy scalars/arrays).
-        Recording the same iteration again replaces its metrics and timings.
+        ``info`` is free JSON about the iteration (model choice, CV scores, calibration,
+        failure-model statistics). Recording the same iteration again replaces all three.
         """
         self._check_writable()
-        if not isinstance(metrics, Mapping):
-            raise TypeError(f"metrics must be a dict, got {type(metrics).__name__}")
+        event = events.iteration_event(iteration, metrics, timings, info)
         with self._mutex:
-            self._append({"op": "iteration", "iteration": int(iteration),
-                          "metrics": _plain(dict(metrics)), "timings": _plain(dict(timings or {}))})
+            self._append(event)
 
     def save_checkpoint(self, iteration: int, state: Mapping[str, np.ndarray]) -> None:
         """Save model tensors for ``iteration`` and fold everything into the HDF5 file.
@@ -589,7 +557,7 @@ class CampaignStore:
         self._check_open()
         if int(iteration) not in self._st.checkpoint_iterations:
             raise KeyError(f"no checkpoint for iteration {iteration}")
-        return hdf5io.read_checkpoint(self.path, int(iteration))
+        return hdf5io.read_checkpoint(self.files.real, int(iteration))
 
     def latest_checkpoint(self) -> tuple[int, dict[str, np.ndarray]] | None:
         """``(iteration, tensors)`` of the newest checkpoint, or None (warm start on resume)."""
@@ -599,10 +567,6 @@ class CampaignStore:
         return i, self.load_checkpoint(i)
 
     # ------------------------------------------------------------------ stop flag
-    @property
-    def _stop_path(self) -> Path:
-        return L.sidecar(self.path, L.STOP_SUFFIX)
-
     def request_stop(self, reason: str = "") -> None:
         """Ask a running campaign to stop after its current step.
 
@@ -610,95 +574,36 @@ class CampaignStore:
         writer holds the lock): it atomically writes the sidecar file ``<store>.stop``.
         """
         self._check_open()
-        tmp = self._stop_path.with_name(f"{self._stop_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                   "time": time.time(), "reason": reason}))
-        os.replace(tmp, self._stop_path)
+        self._stop.request(reason)
 
     def stop_requested(self) -> bool:
         """True while a stop request is pending (checked on disk on every call)."""
-        return self._stop_path.exists()
+        return self._stop.requested()
 
     def clear_stop(self) -> None:
         """Withdraw a stop request (a resumed campaign does this when it starts)."""
-        self._stop_path.unlink(missing_ok=True)
+        self._stop.clear()
 
     # ------------------------------------------------------------------ config
-    def check_config(self, new_config: Mapping, mutable: Iterable[str] = DEFAULT_MUTABLE
-                     ) -> None:
-        """Raise :class:`ConfigMismatchError` if ``new_config`` differs from the stored config
-        outside the ``mutable`` sections (dotted prefixes). Touches nothing."""
-        stored = _flatten(self._st.config)
-        given = _flatten(_plain(dict(new_config)))
-        mutable = tuple(mutable)
-        diffs = {k: (stored.get(k), given.get(k)) for k in sorted(set(stored) | set(given))
-                 if not _is_mutable(k, mutable) and stored.get(k, _MISSING) != given.get(k, _MISSING)}
-        if diffs:
-            detail = "; ".join(f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in diffs.items())
-            raise ConfigMismatchError(
-                f"config does not match the campaign stored in {self.path} "
-                f"({len(diffs)} key(s): {detail}); only {', '.join(mutable) or 'nothing'} "
-                "may change on resume", diffs)
+    def update_config(self, new_config: Mapping) -> None:
+        """Record ``new_config`` as the campaign's config (durable on return).
 
-    def update_config(self, new_config: Mapping, mutable: Iterable[str] = DEFAULT_MUTABLE
-                      ) -> None:
-        """Replace the stored config after :meth:`check_config` passed (durable on return)."""
-        self._check_writable()
-        self.check_config(new_config, mutable)
-        with self._mutex:
-            self._append({"op": "config", "config": _plain(dict(new_config))})
-
-    # ------------------------------------------------------------------ summary, folding
-    def summary(self) -> dict:
-        """Small JSON-able dict for ``alflow status --json``.
-
-        Keys: path, store_id, schema_version, alflow_version, created, oracle {name, version},
-        campaign (config campaign.name or None), pool_size, n_outputs, labeled, failed,
-        requested (pending), unlabelled, iteration (last finished iteration or None),
-        n_iterations (finished), metrics (list: iteration, n_selected, finished, metrics,
-        timings), latest_checkpoint, stop_requested, journal_records, duplicates_ignored.
-        Non-finite metric values appear as None (strict JSON).
+        The store does not judge the change: which keys a resume may change is the config's
+        rule (``alcore.config.check_resume``), applied by the caller before this.
         """
+        self._check_writable()
         with self._mutex:
-            counts = np.bincount(self._st.status.astype(np.int64), minlength=4)
-            finished = self.finished_iterations()
-            camp = self._st.config.get("campaign") if isinstance(self._st.config, dict) else None
-            return _json_safe({
-                "path": str(self.path),
-                "store_id": self._st.store_id.hex(),
-                "schema_version": L.SCHEMA_VERSION,
-                "alflow_version": self._st.meta.get("alflow_version"),
-                "created": self._st.meta.get("created"),
-                "oracle": {"name": self._st.meta.get("oracle_name"),
-                           "version": self._st.meta.get("oracle_version")},
-                "campaign": camp.get("name") if isinstance(camp, dict) else None,
-                "pool_size": self.n_pool,
-                "n_outputs": self.n_outputs,
-                "labeled": int(counts[StoreStatus.LABELLED]),
-                "failed": int(counts[StoreStatus.FAILED]),
-                "requested": int(counts[StoreStatus.REQUESTED]),
-                "unlabelled": int(counts[StoreStatus.UNLABELLED]),
-                "iteration": finished[-1] if finished else None,
-                "n_iterations": len(finished),
-                "metrics": [{"iteration": i, "n_selected": len(it.selected),
-                             "finished": it.finished,
-                             "metrics": copy.deepcopy(it.metrics),
-                             "timings": copy.deepcopy(it.timings)}
-                            for i, it in sorted(self._st.iterations.items())],
-                "latest_checkpoint": (self._st.checkpoint_iterations[-1]
-                                      if self._st.checkpoint_iterations else None),
-                "stop_requested": self.stop_requested(),
-                "journal_records": self.journal_records,
-                "duplicates_ignored": self._st.duplicates_ignored,
-            })
+            self._append(events.config_event(new_config))
 
+    # ------------------------------------------------------------------ folding
     def compact(self, full: bool = False) -> None:
         """Fold the journal into the HDF5 file by atomic replacement, then restart the journal.
 
         ``full=True`` rewrites the file from scratch (drops the garbage that in-place string
         updates leave behind) — the checkpoints are copied over. Crash-safe at every point:
         the file records the last folded sequence number, so a journal that survives a kill
-        between the rename and its truncation is replayed idempotently.
+        between the rename and its truncation is replayed idempotently. A failure (a full
+        disk) leaves the old file, the journal and no temp file: nothing acknowledged is lost.
         """
         self._check_writable()
         with self._mutex:
@@ -708,10 +613,11 @@ class CampaignStore:
             if full:
                 for i in st.checkpoint_iterations:
                     if i not in st.pending_checkpoints:
-                        st.pending_checkpoints[i] = hdf5io.read_checkpoint(self.path, i)
-            hdf5io.write_store(self.path, st, fresh=full)
+                        st.pending_checkpoints[i] = hdf5io.read_checkpoint(self.files.real, i)
+            hdf5io.write_store(self.files.real, self.files.tmp, st, fresh=full)
             st.clear_dirty()
-            journal.write_fresh(self._journal.path, st.store_id, st.folded_seq)
+            journal.write_fresh(self.files.journal, self.files.journal_tmp, st.store_id,
+                                st.folded_seq)
             self._journal.reopen()
 
     def close(self) -> None:
@@ -738,6 +644,3 @@ class CampaignStore:
         state = "closed" if self._closed else f"mode={self.mode!r}"
         return (f"CampaignStore({str(self.path)!r}, {state}, pool={self.n_pool}, "
                 f"labelled={self.n_labelled})")
-
-
-_MISSING = object()

@@ -36,6 +36,27 @@ class StoreCorruptError(StoreError):
     """The file carries alflow's marker but its contents are inconsistent."""
 
 
+class JournalCorruptError(StoreCorruptError):
+    """The journal holds damage that is not a torn tail: a record that does not verify with
+    valid data after it, a missing record, a damaged header, or another store's journal.
+
+    Readers and writers refuse such a store and change nothing; ``alflow repair STORE``
+    (:func:`alcore.store.repair_store`) salvages every record that verifies. ``problem`` says
+    what is wrong, ``offset`` where (byte offset in the journal, None for the whole file).
+    """
+
+    def __init__(self, journal: object, store: object, problem: str,
+                 offset: int | None = None):
+        super().__init__(
+            f"journal {journal} is corrupt: {problem}; nothing was changed. "
+            f"`alflow repair {store}` keeps every record that verifies and a backup of the "
+            "journal (`--dry-run` shows what it would drop)")
+        self.journal = journal
+        self.store = store
+        self.problem = problem
+        self.offset = offset
+
+
 class StoreInUseError(StoreError):
     """Another live process holds the single-writer lock."""
 
@@ -48,14 +69,8 @@ class StoreClosedError(StoreError):
     """A method was called after ``close()``."""
 
 
-class ConfigMismatchError(StoreError):
-    """The config given on resume differs from the stored one in immutable keys.
+class ExportTargetError(StoreError):
+    """An export was pointed at a store file or a companion of it, or at an existing file
+    without ``force``."""
 
-    ``keys`` lists the dotted key paths that differ, ``differences`` maps each to
-    ``(stored, given)``.
-    """
 
-    def __init__(self, message: str, differences: dict[str, tuple[object, object]]):
-        super().__init__(message)
-        self.differences = differences
-        self.keys = sorted(differences)

@@ -4,8 +4,9 @@ Why atomic replacement: HDF5 has no journal, so a process killed while h5py modi
 can leave it unopenable. alflow therefore never modifies the store file in place. A fold
 (:func:`write_store`) copies the current file to ``<store>.tmp`` (a plain byte copy, cheap),
 applies the changes to the copy with h5py, fsyncs it, ``os.replace``s it over the store and
-fsyncs the directory. A kill at any moment leaves either the old or the new complete file; a
-left-over ``.tmp`` is garbage that the next writer deletes.
+fsyncs the directory (:func:`alcore.store.fsutil.atomic_write`). A kill at any moment leaves
+either the old or the new complete file; a left-over ``.tmp`` is garbage that the next writer
+deletes, and a failure before the rename (a full disk) removes it at once.
 
 Only plain types are written (numbers, fixed arrays, UTF-8 variable-length strings, JSON
 strings); no pickles, no object references, so h5dump/HDFView/pandas read the file without
@@ -14,16 +15,17 @@ alflow.
 from __future__ import annotations
 
 import json
-import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 
 from . import layout as L
 from .errors import ForeignHDF5Error, NotHDF5Error, SchemaVersionError, StoreCorruptError
-from .fsutil import fsync_dir, fsync_file
+from .fsutil import atomic_write
 from .journal import dumps
 from .state import IterationRecord, StoreState
 
@@ -41,6 +43,30 @@ def _chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
     row = itemsize * int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else itemsize
     rows = max(1, min(max(shape[0], 1), CHUNK_BYTES // max(row, 1)))
     return (rows,) + tuple(shape[1:])
+
+
+@dataclass(frozen=True)
+class PoolColumn:
+    """One per-point dataset ``/pool/<name>`` and the :class:`StoreState` array it holds."""
+
+    name: str
+    dtype: Any  # a numpy dtype, or STR for UTF-8 strings
+    since: int = 1  # schema version that added it: older files read it as all-unknown
+
+    @property
+    def is_str(self) -> bool:
+        return self.dtype is STR
+
+
+#: Every per-point column except ``X`` and ``y`` (whose shapes differ), in h5dump order.
+POOL_COLUMNS = (
+    PoolColumn("status", np.int8), PoolColumn("iteration_requested", np.int32),
+    PoolColumn("request_score", np.float64), PoolColumn("wall_time", np.float64),
+    PoolColumn("attempts", np.int32), PoolColumn("submitted", np.float64, since=2),
+    PoolColumn("started", np.float64, since=2), PoolColumn("finished", np.float64, since=2),
+    PoolColumn("worker", STR), PoolColumn("failure_reason", STR),
+    PoolColumn("failure_kind", STR, since=2),
+)
 
 
 def _rows_dataset(g: h5py.Group, name: str, data: np.ndarray, dtype=None) -> h5py.Dataset:
@@ -100,13 +126,32 @@ def _json_ds(f: h5py.File, name: str) -> dict:
     return json.loads(f[name].asstr()[()])
 
 
+def _read_column(f: h5py.File, col: PoolColumn, P: int) -> np.ndarray | None:
+    """The column's values, or None when a file older than the column lacks it."""
+    name = f"{L.POOL}/{col.name}"
+    if name not in f:
+        if col.since > 1:
+            return None
+        raise StoreCorruptError(f"{f.filename}: missing dataset /{name}")
+    ds = f[name]
+    if ds.shape[:1] != (P,):
+        raise StoreCorruptError(f"{f.filename}: /{name} has {ds.shape} rows, the pool {P}")
+    if col.is_str:
+        return np.array(ds.asstr()[()], dtype=object).reshape(P)
+    return ds[()].astype(col.dtype)
+
+
 def _read(f: h5py.File) -> StoreState:
     ma = f[L.META].attrs
     meta = {k: (v.item() if isinstance(v, np.generic) else _attr_str(v) if isinstance(v, (bytes, str)) else v)
             for k, v in ma.items()}
     meta = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in meta.items()}
     P = f[L.POOL_X].shape[0]
-    y = f[L.POOL_Y][()] if L.POOL_Y in f else None
+    columns = StoreState.empty_columns(P)
+    for col in POOL_COLUMNS:
+        values = _read_column(f, col, P)
+        if values is not None:
+            columns[col.name] = values
     st = StoreState(
         store_id=bytes.fromhex(meta["store_id"]),
         meta=meta,
@@ -114,16 +159,10 @@ def _read(f: h5py.File) -> StoreState:
         oracle_info=_json_ds(f, L.ORACLE_JSON),
         seeds=_json_ds(f, L.SEEDS_JSON),
         pool_X=f[L.POOL_X][()],
-        status=f[L.POOL_STATUS][()].astype(np.int8),
-        y=y,
-        iteration_requested=f[L.POOL_ITER][()],
-        request_score=f[L.POOL_SCORE][()],
-        wall_time=f[L.POOL_WALL][()],
-        worker=np.array(f[L.POOL_WORKER].asstr()[()], dtype=object).reshape(P),
-        failure_reason=np.array(f[L.POOL_REASON].asstr()[()], dtype=object).reshape(P),
-        attempts=f[L.POOL_ATTEMPTS][()],
+        y=f[L.POOL_Y][()] if L.POOL_Y in f else None,
         test_X=f["test/X"][()] if "test/X" in f else None,
         test_y=f["test/y"][()] if "test/y" in f else None,
+        **columns,
     )
     for name, g in f[L.ITERATIONS].items():
         it = IterationRecord(selected=[int(i) for i in g["selected"][()]],
@@ -131,6 +170,7 @@ def _read(f: h5py.File) -> StoreState:
         if int(g.attrs.get("finished", 0)):
             it.metrics = json.loads(_attr_str(g.attrs["metrics_json"]))
             it.timings = json.loads(_attr_str(g.attrs["timings_json"]))
+            it.info = json.loads(_attr_str(g.attrs.get("info_json", "{}")))
         st.iterations[int(name)] = it
     st.checkpoint_iterations = sorted(int(n) for n in f[L.CHECKPOINTS])
     st.folded_seq = st.last_seq = int(meta.get("journal_seq", 0))
@@ -155,26 +195,24 @@ def read_checkpoint(path: Path, iteration: int) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------ writing
-def write_store(path: Path, st: StoreState, *, fresh: bool = False) -> None:
-    """Fold ``st`` into the store file by atomic replacement (see module docstring).
+def write_store(path: Path, tmp: Path, st: StoreState, *, fresh: bool = False) -> None:
+    """Fold ``st`` into the store file by atomic replacement, building it at ``tmp``.
 
+    ``path`` is the store's real path (symlinks resolved: the link stays a link).
     ``fresh=True`` writes a new file from scratch (creation, or a full rewrite that drops the
     garbage in-place updates leave behind); otherwise the current file is copied and only what
-    is dirty is rewritten.
+    is dirty is rewritten. A failure (a full disk) leaves no ``<store>.tmp`` behind.
     """
-    tmp = L.sidecar(path, L.TMP_SUFFIX)
-    if tmp.exists():
-        tmp.unlink()
-    if fresh or not path.exists():
-        with h5py.File(tmp, "w", locking=False) as f:
-            _write_all(f, st)
-    else:
-        shutil.copyfile(path, tmp)
-        with h5py.File(tmp, "r+", locking=False) as f:
-            _write_dirty(f, st)
-    fsync_file(tmp)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    def build(tmp: Path) -> None:
+        if fresh or not path.exists():
+            with h5py.File(tmp, "w", locking=False) as f:
+                _write_all(f, st)
+        else:
+            shutil.copyfile(path, tmp)
+            with h5py.File(tmp, "r+", locking=False) as f:
+                _write_dirty(f, st)
+
+    atomic_write(path, build, tmp=tmp)
 
 
 def _write_meta_attrs(f: h5py.File, st: StoreState) -> None:
@@ -210,16 +248,10 @@ def _write_all(f: h5py.File, st: StoreState) -> None:
     _write_meta_attrs(f, st)
     pool = f.create_group(L.POOL)
     _rows_dataset(pool, "X", st.pool_X.astype(np.float64))
-    _rows_dataset(pool, "status", st.status.astype(np.int8))
     if st.y is not None:
         _rows_dataset(pool, "y", st.y)
-    _rows_dataset(pool, "iteration_requested", st.iteration_requested.astype(np.int32))
-    _rows_dataset(pool, "request_score", st.request_score.astype(np.float64))
-    _rows_dataset(pool, "wall_time", st.wall_time.astype(np.float64))
-    _rows_dataset(pool, "worker", st.worker, dtype=STR)
-    _rows_dataset(pool, "failure_reason", st.failure_reason, dtype=STR)
-    _rows_dataset(pool, "attempts", st.attempts.astype(np.int32))
-    pool["status"].attrs["codes"] = "0 unlabelled, 1 requested, 2 labelled, 3 failed"
+    for col in POOL_COLUMNS:
+        _create_column(pool, col, st)
     if st.test_X is not None:
         test = f.create_group(L.TEST)
         _rows_dataset(test, "X", np.asarray(st.test_X, np.float64))
@@ -243,20 +275,32 @@ def _runs(rows: np.ndarray):
         yield int(chunk[0]), int(chunk[-1]) + 1
 
 
+def _create_column(pool: h5py.Group, col: PoolColumn, st: StoreState) -> None:
+    values = getattr(st, col.name)
+    if col.is_str:
+        _rows_dataset(pool, col.name, values, dtype=STR)
+    else:
+        _rows_dataset(pool, col.name, values.astype(col.dtype))
+    if col.name == "status":
+        pool["status"].attrs["codes"] = L.STATUS_CODES_TEXT
+
+
 def _write_dirty(f: h5py.File, st: StoreState) -> None:
     if st.dirty_config:
         _scalar_str(f[L.META], "config_json", dumps(st.config))
     _write_meta_attrs(f, st)
+    pool = f[L.POOL]
+    for col in POOL_COLUMNS:  # a file from before a column existed gains it now
+        if col.name not in pool:
+            _create_column(pool, col, st)
     if st.dirty_rows:
         # Numeric columns: a full rewrite of contiguous uncompressed data is in place and cheap.
-        f[L.POOL_STATUS][...] = st.status
-        f[L.POOL_ITER][...] = st.iteration_requested
-        f[L.POOL_SCORE][...] = st.request_score
-        f[L.POOL_WALL][...] = st.wall_time
-        f[L.POOL_ATTEMPTS][...] = st.attempts
+        for col in POOL_COLUMNS:
+            if not col.is_str:
+                pool[col.name][...] = getattr(st, col.name)
         if st.y is not None:
             if L.POOL_Y not in f:
-                _rows_dataset(f[L.POOL], "y", st.y)
+                _rows_dataset(pool, "y", st.y)
             else:
                 f[L.POOL_Y][...] = st.y
         # Strings live in HDF5's global heap: rewriting a row leaves its old string behind as
@@ -264,8 +308,9 @@ def _write_dirty(f: h5py.File, st: StoreState) -> None:
         rows = np.array(sorted(st.dirty_rows), dtype=np.int64)
         for a, b in _runs(rows) if rows.size < 8 else ((rows, None),):
             sel = slice(a, b) if b is not None else a  # few runs: slices; else one point set
-            f[L.POOL_WORKER][sel] = st.worker[sel]
-            f[L.POOL_REASON][sel] = st.failure_reason[sel]
+            for col in POOL_COLUMNS:
+                if col.is_str:
+                    pool[col.name][sel] = getattr(st, col.name)[sel]
     for i in sorted(st.dirty_iterations):
         _write_iteration(f, i, st.iterations[i])
     if st.dirty_iterations:
@@ -304,6 +349,7 @@ def _write_iteration(f: h5py.File, i: int, it: IterationRecord) -> None:
     if it.finished:
         g.attrs["metrics_json"] = dumps(it.metrics)
         g.attrs["timings_json"] = dumps(it.timings)
+        g.attrs["info_json"] = dumps(it.info)
         for k, v in flatten_numbers({"metrics": it.metrics, "timings": it.timings}).items():
             g.attrs[k] = v
 

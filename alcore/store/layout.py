@@ -6,13 +6,15 @@ name; bump :data:`SCHEMA_VERSION` whenever the meaning of a stored object change
 from __future__ import annotations
 
 import enum
-from pathlib import Path
 
 #: Marker attribute on ``/meta`` that identifies an alflow store (and its value).
 FORMAT_ATTR = "alflow_format"
 FORMAT_VALUE = "alflow-campaign-store"
 #: Integer schema version; readers refuse files with a larger number.
-SCHEMA_VERSION = 1
+#: 1: the first format. 2: per-evaluation times and failure kinds, iteration ``info_json``,
+#: journal header v2 (with a CRC). Version 1 files are read (missing datasets read as
+#: NaN / "") and become version 2 at their next fold.
+SCHEMA_VERSION = 2
 
 META = "meta"
 CONFIG_JSON = "meta/config_json"
@@ -25,16 +27,8 @@ ITERATIONS = "iterations"
 HISTORY = "history"
 CHECKPOINTS = "checkpoints"
 
-#: Per-point datasets under /pool (all have P rows).
 POOL_X = "pool/X"
-POOL_STATUS = "pool/status"
 POOL_Y = "pool/y"
-POOL_ITER = "pool/iteration_requested"
-POOL_SCORE = "pool/request_score"
-POOL_WALL = "pool/wall_time"
-POOL_WORKER = "pool/worker"
-POOL_REASON = "pool/failure_reason"
-POOL_ATTEMPTS = "pool/attempts"
 
 
 class StoreStatus(enum.IntEnum):
@@ -45,18 +39,19 @@ class StoreStatus(enum.IntEnum):
     LABELLED = 2
     FAILED = 3
 
+    @property
+    def text(self) -> str:
+        """The one spelling used in every JSON, CSV and message: "unlabelled", "labelled"..."""
+        return self.name.lower()
+
+
+#: ``/pool/status`` @codes: what the int8 codes mean, for readers without alflow.
+STATUS_CODES_TEXT = ", ".join(f"{s.value} {s.text}" for s in StoreStatus)
+
+#: Failure kinds of ``record_failure`` (INTERFACES.md section 1: ``EvalResult.kind``).
+FAILURE_KINDS = ("error", "setup", "timeout", "worker_died", "cancelled")
+
 
 def iteration_name(iteration: int) -> str:
     """Group name of one iteration: zero padded so that h5ls lists them in order."""
     return f"{int(iteration):04d}"
-
-
-def sidecar(path: Path, suffix: str) -> Path:
-    """Path of a sidecar file (``<store>.journal``, ``.lock``, ``.tmp``, ``.stop``)."""
-    return path.with_name(path.name + suffix)
-
-
-JOURNAL_SUFFIX = ".journal"
-LOCK_SUFFIX = ".lock"
-TMP_SUFFIX = ".tmp"
-STOP_SUFFIX = ".stop"

@@ -23,14 +23,14 @@ import time
 from pathlib import Path
 
 from .errors import StoreInUseError
-from .fsutil import fsync_dir, write_all
+from .fsutil import atomic_write, fsync_dir, write_all
 
 try:  # flock exists on every POSIX system; Windows falls back to the unguarded path.
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-#: An empty/unparsable lock file younger than this is assumed to be mid-creation by its owner.
+#: An empty/unreadable lock file younger than this is assumed to be mid-creation by its owner.
 PARTIAL_LOCK_GRACE_S = 5.0
 
 
@@ -77,22 +77,36 @@ def _my_info() -> dict:
 
 
 def read_lock(path: Path) -> dict | None:
-    """Contents of a lock file; ``{}`` when it exists but is empty/unparsable; None if absent."""
+    """Contents of a lock file; None if absent.
+
+    ``{}`` when it is empty; ``{"unreadable": n}`` when its n bytes are not a lock record
+    (not JSON, or JSON without ``pid`` and ``host``): both can be a lock whose creator is
+    between creating and filling it, or one whose creator died in between.
+    """
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
     except FileNotFoundError:
         return None
+    if not raw:
+        return {}
     try:
         info = json.loads(raw.decode("utf-8"))
-        return info if isinstance(info, dict) else {}
     except (UnicodeDecodeError, ValueError):
-        return {}
+        info = None
+    if not isinstance(info, dict) or "pid" not in info or "host" not in info:
+        return {"unreadable": len(raw)}
+    return info
+
+
+def _unfilled(info: dict) -> bool:
+    """Empty or unreadable: no holder can be named or checked."""
+    return not info or "unreadable" in info
 
 
 def is_stale(path: Path, info: dict) -> bool:
     """Decide whether the holder recorded in ``info`` is gone (only provable on this host)."""
-    if not info:
+    if _unfilled(info):
         # Written but not yet filled by its creator, or the creator died in between.
         try:
             age = time.time() - path.stat().st_mtime
@@ -101,7 +115,10 @@ def is_stale(path: Path, info: dict) -> bool:
         return age > PARTIAL_LOCK_GRACE_S
     if info.get("host") != socket.gethostname():
         return False
-    pid = int(info.get("pid", -1))
+    try:
+        pid = int(info.get("pid", -1))
+    except (TypeError, ValueError):
+        return True
     if not pid_alive(pid):
         return True
     recorded = info.get("start_time")
@@ -112,6 +129,9 @@ def is_stale(path: Path, info: dict) -> bool:
 def describe(info: dict) -> str:
     if not info:
         return "an unknown process (the lock file is empty)"
+    if "unreadable" in info:
+        return (f"an unknown process (the lock file holds {info['unreadable']} bytes that are "
+                "not a lock record)")
     return f"pid {info.get('pid')} on host {info.get('host')}"
 
 
@@ -167,15 +187,7 @@ class WriterLock:
                     "wait for it to finish, or delete the lock file if you are sure that "
                     "process is gone"
                 )
-            tmp = self.path.with_name(f"{self.path.name}.{mine['pid']}.tmp")
-            fd = os.open(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-            fsync_dir(self.path.parent)
+            atomic_write(self.path, data)  # a complete lock record replaces the stale one
             self.took_over = info
             return True
         finally:

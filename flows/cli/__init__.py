@@ -7,6 +7,9 @@
     alflow validate CONFIG         check a config without running anything
     alflow oracles                 list the available oracles
     alflow export STORE            labelled data as CSV or NPZ
+    alflow repair STORE            salvage a store whose journal is corrupt
+    alflow predict STORE INPUT     the surrogate's mean and std at new points (CSV/.npy/.npz)
+    alflow export-model STORE      the surrogate as an ONNX file
     alflow serve CONFIG --cron     run the campaign on a schedule (needs `prefect server start`)
 
 One module per command (``flows/cli/<command>.py``), each with ``add_parser(sub)`` and
@@ -24,13 +27,15 @@ import os
 import sys
 from collections.abc import Sequence
 
-from flows.cli import export, oracle_list, report, run, serve, status, stop, validate
+from flows.cli import (export, export_model, oracle_list, predict, repair, report, run, serve,
+                       status, stop, validate)
 from flows.cli.errors import EXIT_USAGE, UserError, fail, user_error_types
 
 __all__ = ["main", "build_parser", "UserError", "EXIT_USAGE"]
 
 # In the order `alflow --help` lists them.
-COMMANDS = (run, status, report, stop, validate, oracle_list, export, serve)
+COMMANDS = (run, status, report, stop, validate, oracle_list, export, repair, predict, export_model,
+            serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -91,5 +91,5 @@ def iteration_line(rec: dict[str, Any]) -> str:
     m, t = rec.get("metrics") or {}, rec.get("timings") or {}
     steps = " ".join(f"{k} {t[k]:.1f}s" for k in ("select", "label", "train", "evaluate") if k in t)
     return (f"iteration {rec['iteration']}: rmse {fmt(m.get('rmse'))} r2 {fmt(m.get('r2'), '.3f')} "
-            f"({m.get('on', 'test')}), labels {rec.get('labeled')}/{rec.get('budget')}, "
+            f"({m.get('on', 'test')}), labels {rec.get('labelled')}/{rec.get('budget')}, "
             f"failed {rec.get('failed')} [{steps}]")

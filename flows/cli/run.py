@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flows.cli.errors import UserError, existing_file, fail, user_error_types
+from flows.cli.console import hide_user_error_tracebacks, quiet_prefect
+from flows.cli.errors import existing_file, fail, user_error_types
+from flows.cli.prechecks import PrefectStartError, precheck_api, precheck_store, start_ephemeral_api
 from flows.cli.progress import make_hooks
 
 
@@ -24,73 +26,41 @@ def add_parser(sub: Any) -> None:
     r.set_defaults(func=run)
 
 
-def quiet_prefect(verbose: bool) -> None:
-    """Keep Prefect's console to warnings unless --verbose; logs still reach the API/UI."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline-friendly
-    if verbose:
-        return
-    import logging
+def start_line(cfg: Any, checked: Any) -> str:
+    """``starting campaign 'x' (store S, deadline 2026-01-02 06:30 CET (Europe/Berlin)); Prefect API: ...``"""
+    from alcore.config import describe_deadline
 
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL", "WARNING")
-    for name in ("distributed", "tornado"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
-def precheck_api() -> None:
-    """With PREFECT_API_URL set, the server must answer (else one line, not a traceback)."""
-    url = os.environ.get("PREFECT_API_URL")
-    if not url:
-        return
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=10) as r:
-            if r.status == 200:
-                return
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise UserError(
-            f"cannot reach the Prefect API at {url} (PREFECT_API_URL): {reason}; start "
-            "`prefect server start` or unset PREFECT_API_URL to use the ephemeral API"
-        ) from None
-
-
-def precheck_store(cfg: Any) -> None:
-    """Fail fast (exit 2, no flow run) on a bad, foreign, mismatched or busy store."""
-    from alcore.campaign import MUTABLE_KEYS
-    from alcore.store import CampaignStore
-
-    path = cfg.store_path
-    if not path.exists():
-        return
-    if path.is_dir():
-        raise UserError(f"campaign.store is a directory: {path}")
-    with CampaignStore.open(path, mode="r") as st:
-        st.check_config(cfg.to_dict(), mutable=MUTABLE_KEYS)
-    CampaignStore.open(path, mode="a").close()  # StoreInUseError while another run holds it
+    api = os.environ.get("PREFECT_API_URL")
+    verb = "resuming" if checked.resume else "starting"
+    deadline = f", deadline {describe_deadline(checked.deadline)}" if checked.deadline else ""
+    return (f"{verb} campaign '{cfg.campaign.name}' (store {cfg.store_path}{deadline}); Prefect API: "
+            f"{api or 'ephemeral (set PREFECT_API_URL to watch it in a Prefect UI)'}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from alcore.campaign import resolve_oracle
-    from alcore.config import load_config
+    from alcore.config import load_config, preflight
 
     existing_file(args.config, "config")
     cfg = load_config(args.config)
-    resolve_oracle(cfg)
+    checked = preflight(cfg)  # every check that costs no simulator run and creates no file
     precheck_store(cfg)
     precheck_api()
+    print(start_line(cfg, checked), flush=True)
+    for warning in checked.warnings:
+        print(f"alflow: warning: {warning}", file=sys.stderr, flush=True)
     quiet_prefect(args.verbose)
+    try:
+        start_ephemeral_api()
+    except PrefectStartError as exc:
+        print(f"alflow: error: {exc}", file=sys.stderr)
+        return 1
 
     from alcore import campaign
     from flows.campaign import campaign_flow
 
-    api = os.environ.get("PREFECT_API_URL")
-    verb = "resuming" if cfg.store_path.exists() else "starting"
-    print(f"{verb} campaign '{cfg.campaign.name}' (store {cfg.store_path}); Prefect API: "
-          f"{api or 'ephemeral (set PREFECT_API_URL to watch it in a Prefect UI)'}", flush=True)
+    if not args.verbose:
+        hide_user_error_tracebacks()
+
     tty = sys.stdout.isatty() and not args.no_progress
     hooks = make_hooks(tty)
     old = campaign.set_hooks(hooks)
@@ -129,11 +99,15 @@ def run(args: argparse.Namespace) -> int:
         result = {}
     report = result.get("report") or {}
     print(f"campaign '{cfg.campaign.name}' {result.get('state', state.name.lower())} in {elapsed:.0f}s: "
-          f"{result.get('labeled', '?')} labelled, {result.get('failed', '?')} failed")
+          f"{result.get('labelled', '?')} labelled, {result.get('failed', '?')} failed")
     print(f"store:  {cfg.store_path}")
     if report:
         main = report.get("html") or report.get("markdown") or next(iter(report.values()))
         print(f"report: {main}")
     else:
         print(f"report: not written (run `alflow report {cfg.store_path}`)")
+    if result.get("signal"):  # stopped cleanly on Ctrl-C / SIGTERM: the shell's convention
+        import signal
+
+        return 128 + int(signal.Signals[result["signal"]])
     return 0

@@ -29,11 +29,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"campaign {st['name']} ({st['oracle']}, {st['strategy']}): {st['store']}")
     it = st["iteration"]
     print(f"  iterations finished: {0 if it is None else it + 1} of {st['iterations_planned'] + 1}"
-          f"   labels: {st['labeled']} ok, {st['failed']} failed, {st['requested']} pending "
+          f"   labels: {st['labelled']} ok, {st['failed']} failed, {st['requested']} pending "
           f"(budget {st['label_budget']}, pool {st['pool']})")
     if st["stop_requested"]:
         print("  stop requested: the campaign stops after its current step")
     for m in st["metrics"]:
-        print(f"  it {m['iteration']:>3}: labels {m.get('labeled', '-'):>6}  rmse {fmt(m.get('rmse'))}"
+        print(f"  it {m['iteration']:>3}: labels {m.get('labelled', '-'):>6}  rmse {fmt(m.get('rmse'))}"
               f"  r2 {fmt(m.get('r2'), '.4f')}  nll {fmt(m.get('nll'))}")
     return 0

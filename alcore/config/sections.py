@@ -1,28 +1,33 @@
-"""Campaign configuration: one TOML file, validated before anything runs.
+"""The sections of a campaign config, validated with pydantic before anything runs.
 
 Why pydantic with ``extra="forbid"``: a typo in an overnight campaign's config (``hiden = [..]``)
 must fail in the first second, not silently fall back to a default and waste a night of
 simulator time. Every error names the key path (``acquisition.strategy``) and, where the set of
 allowed values is known, lists them with a close-match suggestion.
 
-Relative paths in the file (``campaign.store``, ``pool.file``, ``test.file``, and an oracle given
-as ``some/file.py:attr``) are resolved against the directory of the config file, so a config
-works the same from any current directory.
+Why integers are strict (:class:`_Section`): pydantic's lax mode reads ``true`` as 1 and an
+integral float such as ``1e20`` as a 21-digit int, so ``pool.size = true`` silently meant a pool
+of one point. Every int key of every section, also those added later, must be a TOML integer
+that fits a signed 64-bit integer (what numpy, HDF5 and torch hold).
+
+What can only be checked against the oracle and this machine (memory, devices, files, the Dask
+scheduler) is :mod:`alcore.config.preflight`'s job.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-import tomllib
-from datetime import datetime, time as dtime, timedelta
+import types
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+
+from alcore.config.deadline import timezone_problem
 
 __all__ = [
-    "ConfigError",
     "CampaignConfig",
     "CampaignSection",
     "OracleSection",
@@ -32,10 +37,9 @@ __all__ = [
     "AcquisitionSection",
     "BudgetSection",
     "DaskSection",
-    "load_config",
-    "parse_config",
     "strategy_names",
-    "next_deadline",
+    "SEED_MAX",
+    "STEPS_MAX",
 ]
 
 # The documented strategy names; used only when alcore.strategies cannot be imported (so that
@@ -50,15 +54,18 @@ _FALLBACK_STRATEGIES = (
     "nngp_sample",
 )
 
+#: Largest ``campaign.seed``: 32 bits, the seed range every generator accepts (numpy's legacy
+#: ``RandomState``, torch, CUDA). The campaign derives further seeds from it (``seed * 100_003 +
+#: iteration`` for the MC masks, ``seed * 1000 + iteration`` for the model); with 32 bits those
+#: stay far below torch's ``manual_seed`` limit of 2**64 - 1.
+SEED_MAX = 2**32 - 1
 
-class ConfigError(ValueError):
-    """A config that cannot run. ``str(err)`` is one line naming every offending key."""
+#: Largest ``model.epochs`` / ``model.min_steps``: every epoch is at least one optimiser step, and
+#: 10**9 steps of even the smallest network (~10 us each on a CPU) take about three hours per
+#: training, which a campaign repeats every iteration.
+STEPS_MAX = 10**9
 
-    def __init__(self, problems: list[str], source: str | None = None):
-        self.problems = list(problems)
-        self.source = source
-        prefix = f"{source}: " if source else ""
-        super().__init__(prefix + "; ".join(self.problems))
+_INT64_MAX = 2**63 - 1
 
 
 def strategy_names() -> list[str]:
@@ -89,8 +96,63 @@ def _did_you_mean(value: str, choices: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def _int_shape(annotation: Any) -> str | None:
+    """``"one"`` for an int field (``int``, ``int | None``), ``"list"`` for ``list[int]``."""
+    if annotation is int:
+        return "one"
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        kinds = {_int_shape(a) for a in args if a is not type(None)}
+        others = [a for a in args if a is not type(None) and _int_shape(a) is None]
+        return kinds.pop() if len(kinds) == 1 and not others else None
+    if origin is list and args == (int,):
+        return "list"
+    return None
+
+
+def _upper_bound(field: Any) -> int:
+    """The field's own ``le``/``lt`` bound, capped at 64 bits."""
+    for m in getattr(field, "metadata", ()):
+        if getattr(m, "le", None) is not None:
+            return min(int(m.le), _INT64_MAX)
+        if getattr(m, "lt", None) is not None:
+            return min(int(m.lt) - 1, _INT64_MAX)
+    return _INT64_MAX
+
+
+def _whole_number(v: Any, field: Any) -> None:
+    """Raise ``ValueError`` unless ``v`` is an int (not a bool) within the field's bound.
+
+    The bound is checked here, before pydantic's own ``le``, so that a 21-digit seed is told
+    its real limit (and why: the field's description) rather than a 64-bit overflow.
+    """
+    if isinstance(v, bool):
+        raise ValueError(f"must be an integer, got {str(v).lower()} (a boolean)")
+    if isinstance(v, float):
+        raise ValueError(f"must be an integer, got {v:g} (a float; write it without a decimal point or exponent)")
+    top = _upper_bound(field)
+    if isinstance(v, int) and v > top:
+        why = f": {field.description}" if getattr(field, "description", None) else ""
+        raise ValueError(f"{v} is too large (at most {top}{why})")
+    if isinstance(v, int) and v < -_INT64_MAX - 1:
+        raise ValueError(f"{v} is too small")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_integers(cls, v: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        shape = _int_shape(field.annotation) if field is not None else None
+        if shape == "one" and v is not None:
+            _whole_number(v, field)
+        elif shape == "list" and isinstance(v, list):
+            for item in v:
+                _whole_number(item, None)
+        return v
 
 
 class CampaignSection(_Section):
@@ -98,7 +160,8 @@ class CampaignSection(_Section):
 
     name: str = Field(min_length=1, max_length=100)
     store: Path
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=SEED_MAX,
+                      description="seeds are 32-bit, the range every numpy and torch generator accepts")
     report_dir: Path | None = None  # default: <store stem>_report next to the store
 
     @field_validator("name")
@@ -184,8 +247,10 @@ class ModelSection(_Section):
     activation: str | None = None
     dropout: float | None = Field(default=None, gt=0.0, lt=1.0)
     dropout_layers: Literal["last", "all"] | None = None
-    epochs: int | None = Field(default=None, ge=1)
-    min_steps: int | None = Field(default=None, ge=0)
+    epochs: int | None = Field(default=None, ge=1, le=STEPS_MAX,
+                               description="every epoch is at least one optimiser step, repeated every iteration")
+    min_steps: int | None = Field(default=None, ge=0, le=STEPS_MAX,
+                                  description="optimiser steps per training, repeated every iteration")
     lr: float | None = Field(default=None, gt=0.0)
     weight_decay: float | None = Field(default=None, ge=0.0)
     batch_size: int | None = Field(default=None, ge=1)
@@ -309,7 +374,8 @@ class BudgetSection(_Section):
     initial: int = Field(default=20, ge=2)
     iterations: int = Field(default=10, ge=0)
     max_labels: int | None = Field(default=None, ge=1)
-    deadline: str | None = None  # "HH:MM", local time; the next such time after the run starts
+    deadline: str | None = None  # "HH:MM" in `timezone`; the next such time after the run starts
+    timezone: str | None = None  # IANA name of the deadline's time zone; None: the machine's
     target_rmse: float | None = Field(default=None, gt=0.0)
 
     @field_validator("deadline")
@@ -321,6 +387,14 @@ class BudgetSection(_Section):
         if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
             raise ValueError(f"'{v}' is not a time of day as \"HH:MM\" (e.g. \"06:30\")")
         return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, v: str | None) -> str | None:
+        problem = timezone_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @model_validator(mode="after")
     def _initial_within_budget(self) -> "BudgetSection":
@@ -362,6 +436,7 @@ class CampaignConfig(_Section):
     acquisition: AcquisitionSection = Field(default_factory=AcquisitionSection)
     budget: BudgetSection = Field(default_factory=BudgetSection)
     dask: DaskSection = Field(default_factory=DaskSection)
+    _source: str | None = PrivateAttr(default=None)  # set by load_config
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "CampaignConfig":
@@ -372,6 +447,11 @@ class CampaignConfig(_Section):
         return self
 
     # --- derived values -------------------------------------------------------------------
+    @property
+    def source(self) -> str | None:
+        """The config file as the user named it (prefixes every error about this config)."""
+        return self._source
+
     @property
     def store_path(self) -> Path:
         return Path(self.campaign.store)
@@ -394,125 +474,3 @@ class CampaignConfig(_Section):
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (paths as strings): what the store keeps as provenance."""
         return self.model_dump(mode="json")
-
-
-_ROOT_SECTIONS = list(CampaignConfig.model_fields)
-
-
-def _section_model(name: str) -> type[BaseModel] | None:
-    ann = CampaignConfig.model_fields.get(name)
-    return ann.annotation if ann is not None else None  # type: ignore[return-value]
-
-
-def _format_error(err: dict[str, Any]) -> str:
-    loc = [str(p) for p in err.get("loc", ())]
-    path = ".".join(loc) if loc else "(top level)"
-    kind = err.get("type", "")
-    if kind == "extra_forbidden":
-        parent = _section_model(loc[0]) if len(loc) == 2 else None
-        allowed = list(parent.model_fields) if parent is not None else (
-            _ROOT_SECTIONS if len(loc) == 1 else []
-        )
-        hint = _did_you_mean(loc[-1], allowed) if allowed else ""
-        listing = f" (allowed: {', '.join(allowed)})" if allowed and not hint else ""
-        return f"{path}: unknown key{hint}{listing}"
-    if kind == "missing":
-        return f"{path}: required key is missing"
-    msg = str(err.get("msg", "invalid value"))
-    msg = re.sub(r"^(Value|Assertion) error, ", "", msg)
-    if kind == "literal_error":
-        expected = (err.get("ctx") or {}).get("expected", "")
-        choices = re.findall(r"'([^']*)'", expected)
-        got = err.get("input")
-        return (
-            f"{path}: {got!r} is not one of {', '.join(choices)}"
-            f"{_did_you_mean(str(got), choices)}"
-        )
-    if not loc:
-        return msg  # a cross-section check: its message names the keys
-    got = err.get("input")
-    if kind not in ("value_error", "assertion_error") and not isinstance(got, (dict, list)):
-        return f"{path}: {msg} (got {got!r})"
-    return f"{path}: {msg}"
-
-
-def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
-    """Make relative paths absolute against ``base`` (the config file's folder), in place."""
-
-    def fix(section: str, key: str) -> None:
-        sec = raw.get(section)
-        if isinstance(sec, dict) and isinstance(sec.get(key), str):
-            p = Path(sec[key]).expanduser()
-            sec[key] = str(p if p.is_absolute() else (base / p).resolve())
-
-    fix("campaign", "store")
-    fix("campaign", "report_dir")
-    fix("pool", "file")
-    fix("test", "file")
-    oracle = raw.get("oracle")
-    if isinstance(oracle, dict) and isinstance(oracle.get("name"), str):
-        name = oracle["name"]
-        m = re.fullmatch(r"(.+\.py):([A-Za-z_][\w.]*)", name)
-        if m:
-            p = Path(m.group(1)).expanduser()
-            if not p.is_absolute():
-                p = (base / p).resolve()
-            oracle["name"] = f"{p}:{m.group(2)}"
-
-
-def parse_config(raw: dict[str, Any], base_dir: str | Path | None = None,
-                 source: str | None = None) -> CampaignConfig:
-    """Validate a config dict (as read from TOML). Raises ``ConfigError`` naming every problem."""
-    if not isinstance(raw, dict):
-        raise ConfigError(["config must be a table of sections"], source)
-    raw = _deepcopy(raw)
-    if base_dir is not None:
-        _resolve_paths(raw, Path(base_dir))
-    try:
-        cfg = CampaignConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError([_format_error(e) for e in exc.errors()], source) from None
-    return cfg
-
-
-def _deepcopy(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _deepcopy(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_deepcopy(v) for v in obj]
-    return obj
-
-
-def load_config(path: str | Path) -> CampaignConfig:
-    """Read and validate a campaign TOML file.
-
-    Raises ``ConfigError`` (a ``ValueError``) for a missing/unreadable file, bad TOML, unknown
-    keys or bad values; the message is one line that names the file and each offending key.
-    """
-    p = Path(path).expanduser()
-    src = str(path)
-    if not p.exists():
-        raise ConfigError(["file not found"], src)
-    if p.is_dir():
-        raise ConfigError(["is a directory, not a TOML file"], src)
-    try:
-        with p.open("rb") as fh:
-            raw = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"not valid TOML: {exc}"], src) from None
-    except OSError as exc:
-        raise ConfigError([f"cannot read: {exc.strerror or exc}"], src) from None
-    return parse_config(raw, base_dir=p.resolve().parent, source=src)
-
-
-def next_deadline(hhmm: str | None, now: datetime | None = None) -> datetime | None:
-    """The next local wall-clock time ``hhmm`` after ``now`` (a run started at 22:00 with
-    deadline "06:30" ends at 06:30 the next morning). Naive local datetimes."""
-    if hhmm is None:
-        return None
-    now = now or datetime.now()
-    h, m = (int(x) for x in hhmm.split(":"))
-    candidate = datetime.combine(now.date(), dtime(h, m))
-    if candidate <= now:
-        candidate += timedelta(days=1)
-    return candidate

@@ -94,17 +94,19 @@ def test_learns_multi_output_on_original_scale():
 
 
 def test_step_budget_full_batch_then_minibatches():
-    m = DropoutMLP(hidden=(8,), epochs=10, min_steps=500, batch_size=100, warm_fraction=0.25, device="cpu")
-    assert m.batch_for(60) == 60 and m.steps_for(60) == 500              # full batch, min_steps
-    assert m.batch_for(1000) == 100 and m.steps_for(1000) == 500          # 10 batches x 50 epochs
-    assert m.steps_for(20000) == 2000                                      # 200 batches x 10 epochs
-    assert m.steps_for(60, warm=True) == 125
+    m = DropoutMLP(hidden=(8,), epochs=10, min_steps=2000, batch_size=100, warm_fraction=0.25, device="cpu")
+    assert m.batch_for(60) == 60 and m.steps_for(60) == 2000              # full batch, min_steps
+    assert m.batch_for(1000) == 100 and m.steps_for(1000) == 2000         # 10 batches x 200 epochs
+    assert m.steps_for(50000) == 5000                                      # 500 batches x 10 epochs
+    assert m.steps_for(50000, warm=True) == 1250                           # warm: a quarter ...
+    assert m.steps_for(60, warm=True) == 500                               # ... but >= 500 steps
+    assert DropoutMLP(min_steps=0, epochs=30, device="cpu").steps_for(8, warm=True) == 30   # short: not cut
     X, y = _data(60)
     seen = []
     rep = m.fit(X, y, progress=lambda e, n, tl, vl: seen.append((e, n)))
-    assert rep.steps == 500 and rep.epochs_run == 500
-    assert seen[-1] == (500, 500) and len(seen) <= 201                    # throttled progress
-    assert m.fit(X, y, warm_start=True).steps == 125
+    assert rep.steps == 2000 and rep.epochs_run == 2000
+    assert seen[-1] == (2000, 2000) and len(seen) <= 201                  # throttled progress
+    assert m.fit(X, y, warm_start=True).steps == 500
 
 
 def test_reproducible_and_seed_dependent():

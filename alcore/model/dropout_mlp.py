@@ -50,6 +50,8 @@ __all__ = ["DropoutMLP", "FitReport", "LR_SCHEDULES", "DROPOUT_LAYERS", "seed_in
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "none", "constant")  # "constant" = "none"
 DROPOUT_LAYERS: tuple[str, ...] = ("last", "all")
 _PREDICT_CHUNK = 65536
+#: fewest optimiser steps of a warm-started fit (see `DropoutMLP.steps_for`)
+WARM_MIN_STEPS = 500
 
 
 @dataclass
@@ -287,9 +289,13 @@ class DropoutMLP:
         return max(self.epochs, math.ceil(self.min_steps / steps_per_epoch))
 
     def steps_for(self, n_train: int, warm: bool = False) -> int:
-        """Optimiser steps of a fit on ``n_train`` points (``warm_fraction`` of it when warm)."""
+        """Optimiser steps of a fit on ``n_train`` points.  A warm start runs ``warm_fraction``
+        of them, but never fewer than ``WARM_MIN_STEPS`` (or all of them, if fewer): the saving
+        is for long fits; a short one cut to a third would barely learn the new labels."""
         steps = self.epochs_for(n_train) * math.ceil(n_train / self.batch_for(n_train))
-        return max(1, math.ceil(steps * self.warm_fraction)) if warm else steps
+        if not warm:
+            return steps
+        return max(math.ceil(steps * self.warm_fraction), min(steps, WARM_MIN_STEPS))
 
     def _settings(self, n_train: int, warm: bool, seed: int) -> TrainSettings:
         return TrainSettings(steps=self.steps_for(n_train, warm), lr=self.lr, weight_decay=self.weight_decay,

@@ -22,6 +22,21 @@ what a user gets.  One call:
 Everything a store should keep about it is in `SurrogateFit.info()` (JSON-able): the choice,
 the CV scores when it re-tuned, the calibration and its held-out diagnostics, timings.  The
 next call needs only the model state and ``SurrogateFit.choice`` (``previous_choice``).
+
+How a campaign's train step calls it (the study runner, ``benchmarks/study/runner.py``, does
+exactly this)::
+
+    settings = SurrogateSettings.from_config(cfg.model)     # select, tuning_budget_s, warm_start, device
+    fit = fit_surrogate(X_labelled, y_labelled, settings,
+                        previous_state=last_checkpoint_state_or_None,      # also when warm_start is off:
+                        previous_choice=last_info.get("model_choice"),     # it carries the calibration
+                        seed=model_seed_of_this_iteration,
+                        new_rows=positions_in_X_of_labels_added_since_that_checkpoint)
+    store.save_checkpoint(iteration, fit.model.get_state())             # calib_* keys included
+    info = {"surrogate": fit.info()}                                     # -> record_iteration(info=...)
+
+and the evaluate step reports ``fit.model.predict_with_std(X_test, T, seed)`` through
+:func:`alcore.metrics.regression_metrics` (``nll``, ``coverage90``, ``nll_at_rmse`` per output).
 """
 from __future__ import annotations
 

@@ -7,12 +7,16 @@ between points if sample ``t`` is the same thinned network for every point.  So 
 ``(T, width)``, and reused for every point: there is no per-element random number generation
 on the pool at all, and a duplicated input row gets identical samples.
 
-Speed: the first hidden layer does not depend on any mask, so it is computed once per chunk
-and shared by all ``T`` samples.  The mask that follows it is folded into the next layer's
-weights (``W_t = W * m_t``), which turns the second layer of all ``T`` thinned networks into a
-single GEMM ``(c, h1) @ (h1, T*h2)``.  Later layers multiply the activations by the masks in
-place and use one plain GEMM.  The cost is therefore at most that of one dropout-off forward
-pass on ``c*T`` rows.
+Speed: the layers before the first one with dropout do not depend on any mask, so they are
+computed once per chunk and shared by all ``T`` samples.  The first mask is folded into the
+next layer's weights (``W_t = W * m_t``), which turns that layer of all ``T`` thinned networks
+into a single GEMM ``(c, h) @ (h, T*h')``.  Later layers multiply the activations by the masks
+in place and use one plain GEMM.  The cost is therefore at most that of one dropout-off forward
+pass on ``c*T`` rows — and with dropout only after the last hidden layer (the model's default)
+about one dropout-off pass on ``c`` rows plus a ``(c, h) @ (h, T*k)`` product.
+
+Dropout rates are per hidden layer (one number = the same rate everywhere); a layer of rate 0
+draws no mask.
 
 ``shared_masks=False`` is the "pointwise" ablation used by public implementations: every
 point and every sample gets its own masks.  Those masks are drawn per fixed block of
@@ -20,8 +24,8 @@ point and every sample gets its own masks.  Those masks are drawn per fixed bloc
 not depend on the chunk size either.
 
 Weights are given as a list of ``(W, b)`` float32 tensors with ``W`` of shape
-``(out_features, in_features)``; dropout follows every hidden activation, never the input or
-the output.  Everything here works in the model's standardised units.
+``(out_features, in_features)``; dropout follows hidden activations (those of rate > 0), never
+the input or the output.  Everything here works in the model's standardised units.
 """
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+
+from alcore.model.activations import get_activation
 
 #: Memory budget (bytes) for the largest float32 activation tensor of one chunk.
 DEFAULT_MEMORY_BUDGET = 64 * 1024 * 1024
@@ -40,27 +46,33 @@ Weights = Sequence[tuple[torch.Tensor, torch.Tensor]]
 
 
 def activation_fn(name: str, inplace: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The activation by name; ``inplace`` allows overwriting the argument (saves memory)."""
-    if name == "relu":
-        return torch.relu_ if inplace else torch.relu
-    if name == "tanh":
-        return torch.tanh_ if inplace else torch.tanh
-    if name == "gelu":
-        return torch.nn.functional.gelu
-    if name == "silu":
-        return lambda z: torch.nn.functional.silu(z, inplace=inplace)
-    if name == "elu":
-        return lambda z: torch.nn.functional.elu(z, inplace=inplace)
-    raise ValueError(f"activation must be one of relu, tanh, gelu, silu, elu; got {name!r}")
+    """The activation by name (from the one table, :mod:`alcore.model.activations`);
+    ``inplace`` allows overwriting the argument (saves memory)."""
+    a = get_activation(name)
+    return a.fn_inplace if inplace else a.fn
 
 
-def _check_common(weights: Weights, dropout: float, T: int) -> None:
+def layer_rates(dropout: float | Sequence[float], n_hidden: int) -> tuple[float, ...]:
+    """Dropout rate per hidden layer: one number for every layer, or one per layer."""
+    if isinstance(dropout, (int, float, np.floating, np.integer)):
+        rates = (float(dropout),) * n_hidden
+    else:
+        rates = tuple(float(p) for p in dropout)
+        if len(rates) != n_hidden:
+            raise ValueError(f"dropout: need one rate per hidden layer ({n_hidden}); got {list(rates)}")
+    for p in rates:
+        if not (0.0 <= p < 1.0):
+            raise ValueError(f"dropout must be in [0, 1); got {p}")
+    return rates
+
+
+def _check_common(weights: Weights, dropout: float | Sequence[float], T: int) -> tuple[float, ...]:
     if len(weights) < 2:
         raise ValueError("weights: need at least one hidden layer (two (W, b) pairs)")
-    if not (0.0 <= dropout < 1.0):
-        raise ValueError(f"dropout must be in [0, 1); got {dropout}")
+    rates = layer_rates(dropout, len(weights) - 1)
     if not isinstance(T, (int, np.integer)) or T < 1:
         raise ValueError(f"T must be a positive integer; got {T!r}")
+    return rates
 
 
 def auto_chunk_size(T: int, widths: Sequence[int], budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> int:
@@ -86,17 +98,17 @@ def dropout_mask(shape: Sequence[int], dropout: float, gen: torch.Generator,
     return mask.to(device)
 
 
-def draw_shared_masks(widths: Sequence[int], T: int, dropout: float, seed: int,
+def draw_shared_masks(widths: Sequence[int], T: int, dropout: float | Sequence[float], seed: int,
                       device: torch.device | str = "cpu") -> list[torch.Tensor | None]:
     """One inverted-dropout mask ``(T, width)`` per hidden layer (see `dropout_mask`).
 
     Drawn on the CPU from a generator seeded by ``seed`` so that CPU and CUDA runs use the
-    same masks.  Returns ``None`` entries when ``dropout == 0``.
+    same masks.  ``dropout``: one rate for every layer or one per layer; layers of rate 0 get
+    ``None`` (and draw nothing).
     """
-    if dropout == 0.0:
-        return [None for _ in widths]
+    rates = layer_rates(dropout, len(widths))
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    return [dropout_mask((T, w), dropout, gen, device) for w in widths]
+    return [dropout_mask((T, w), p, gen, device) if p > 0 else None for w, p in zip(widths, rates)]
 
 
 def _block_seed(seed: int, block: int) -> int:
@@ -104,37 +116,46 @@ def _block_seed(seed: int, block: int) -> int:
                & 0x7FFF_FFFF_FFFF_FFFF)
 
 
-def _pointwise_masks(start: int, stop: int, T: int, widths: Sequence[int], dropout: float,
-                     seed: int, device: torch.device) -> list[torch.Tensor]:
-    """Masks ``(stop-start, T, width)`` per hidden layer, drawn per block of points."""
+def _pointwise_masks(start: int, stop: int, T: int, widths: Sequence[int], rates: Sequence[float],
+                     seed: int, device: torch.device) -> list[torch.Tensor | None]:
+    """Masks ``(stop-start, T, width)`` per hidden layer (None where the rate is 0), drawn per block of points."""
     parts: list[list[torch.Tensor]] = [[] for _ in widths]
     b0, b1 = start // POINTWISE_BLOCK, (stop - 1) // POINTWISE_BLOCK
     for block in range(b0, b1 + 1):
         gen = torch.Generator(device="cpu").manual_seed(_block_seed(seed, block))
         lo = block * POINTWISE_BLOCK
         s, e = max(start, lo) - lo, min(stop, lo + POINTWISE_BLOCK) - lo
-        for i, w in enumerate(widths):
-            parts[i].append(dropout_mask((POINTWISE_BLOCK, T, w), dropout, gen)[s:e])
-    return [(torch.cat(p) if len(p) > 1 else p[0]).to(device) for p in parts]
+        for i, (w, p) in enumerate(zip(widths, rates)):
+            if p > 0:
+                parts[i].append(dropout_mask((POINTWISE_BLOCK, T, w), p, gen)[s:e])
+    return [((torch.cat(q) if len(q) > 1 else q[0]).to(device) if q else None) for q in parts]
 
 
 @torch.no_grad()
-def mc_forward(weights: Weights, activation: str, dropout: float, X: torch.Tensor, T: int,
+def mc_forward(weights: Weights, activation: str, dropout: float | Sequence[float], X: torch.Tensor, T: int,
                seed: int, shared_masks: bool = True, chunk_size: int | None = None,
                memory_budget: int = DEFAULT_MEMORY_BUDGET, out: np.ndarray | None = None,
                out_offset: int = 0) -> np.ndarray:
     """MC-dropout samples of the network on standardised inputs ``X`` (n, d).
 
-    Returns (or fills ``out[:, out_offset:out_offset+T]`` of) an array ``(n, T, k)`` in the
-    network's own (standardised) output units.  ``out`` may be float32 or float64.
+    ``dropout``: one rate for every hidden layer, or one rate per hidden layer (0 = no dropout
+    there).  Returns (or fills ``out[:, out_offset:out_offset+T]`` of) an array ``(n, T, k)`` in
+    the network's own (standardised) output units.  ``out`` may be float32 or float64.
+
+    With shared masks, every layer before the first one with dropout is deterministic and is
+    computed once per chunk for all T samples; that layer's mask is folded into the next
+    layer's weights (one GEMM for all T thinned networks).  With dropout only on the last
+    hidden layer a sample costs one (width x k) column block: the whole pool's T samples are
+    about one dropout-off forward pass.
     """
-    _check_common(weights, dropout, T)
+    rates = _check_common(weights, dropout, T)
     if X.ndim != 2 or X.shape[1] != weights[0][0].shape[1]:
         raise ValueError(f"X must have shape (n, {weights[0][0].shape[1]}); got {tuple(X.shape)}")
     if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer or None; got {chunk_size!r}")
     n = X.shape[0]
     k = weights[-1][0].shape[0]
+    L = len(weights)
     widths = [W.shape[0] for W, _ in weights[:-1]]
     if out is None:
         out = np.empty((n, T, k), dtype=np.float32)
@@ -148,49 +169,51 @@ def mc_forward(weights: Weights, activation: str, dropout: float, X: torch.Tenso
         chunk = int(math.ceil(chunk / POINTWISE_BLOCK) * POINTWISE_BLOCK)
     act = activation_fn(activation, inplace=True)
     device = X.device
+    # f: the first hidden layer with dropout (L - 1 = none: every sample is the plain network)
+    f = next((i for i, p in enumerate(rates) if p > 0), L - 1)
     if shared_masks:
-        masks = draw_shared_masks(widths, T, dropout, seed, device)
-        # Fold the first mask into the second layer: W2cat[:, t*h2:(t+1)*h2] = (W2 * m1_t)^T.
-        # Only when the T folded weight matrices fit the memory budget (huge T x width^2 would not).
-        W2, b2 = weights[1]
-        fold = 4 * T * W2.numel() <= memory_budget
-        if fold:
-            if masks[0] is not None:
-                W2cat = (W2.t().unsqueeze(0) * masks[0].unsqueeze(2)).permute(1, 0, 2).reshape(W2.shape[1], -1)
-            else:
-                W2cat = W2.t().repeat(1, T)
-            b2cat = b2.repeat(T)
-    W1, b1 = weights[0]
+        masks = draw_shared_masks(widths, T, rates, seed, device)
+        if f < L - 1:
+            # Fold mask f into layer f+1: Wcat[:, t*h:(t+1)*h] = (W_{f+1} * m_t)^T, when it fits.
+            Wn, bn = weights[f + 1]
+            fold = 4 * T * Wn.numel() <= memory_budget
+            if fold:
+                Wcat = (Wn.t().unsqueeze(0) * masks[f].unsqueeze(2)).permute(1, 0, 2).reshape(Wn.shape[1], -1)
+                bcat = bn.repeat(T)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        xc = X[start:stop]
         c = stop - start
-        h = act(torch.addmm(b1, xc, W1.t()))                      # (c, h1), shared by all t
+        h = X[start:stop]
+        for li in range(min(f + 1, L - 1)):                         # deterministic prefix, shared by all t
+            h = act(torch.addmm(weights[li][1], h, weights[li][0].t()))
+        if f == L - 1:                                               # no dropout anywhere
+            z = torch.addmm(weights[-1][1], h, weights[-1][0].t())
+            out[start:stop, out_offset:out_offset + T, :] = z.unsqueeze(1).expand(c, T, k).cpu().numpy()
+            continue
         if shared_masks:
             if fold:
-                z = torch.addmm(b2cat, h, W2cat).view(c, T, -1)   # (c, T, h2)
-                h = act(z) if len(weights) > 2 else z
-                first = 2
+                z = torch.addmm(bcat, h, Wcat).view(c, T, -1)        # layer f+1 of all T networks
+                h = act(z) if f + 1 < L - 1 else z
+                first = f + 2
             else:
                 h = h.unsqueeze(1).expand(c, T, h.shape[1]).contiguous()
-                first = 1
-            for li in range(first, len(weights)):
+                first = f + 1
+            for li in range(first, L):
                 W, b = weights[li]
                 m = masks[li - 1]
                 if m is not None:
                     h.mul_(m.unsqueeze(0))
                 z = torch.addmm(b, h.reshape(c * T, -1), W.t())
-                h = (act(z) if li < len(weights) - 1 else z).view(c, T, -1)
+                h = (act(z) if li < L - 1 else z).view(c, T, -1)
         else:
-            pm = _pointwise_masks(start, stop, T, widths, dropout, seed, device) if dropout > 0 else None
-            h = h.unsqueeze(1).expand(c, T, h.shape[1])
-            h = h * pm[0] if pm is not None else h.contiguous()
-            for li in range(1, len(weights)):
+            pm = _pointwise_masks(start, stop, T, widths, rates, seed, device)
+            h = h.unsqueeze(1).expand(c, T, h.shape[1]) * pm[f]
+            for li in range(f + 1, L):
                 W, b = weights[li]
                 z = torch.addmm(b, h.reshape(c * T, -1), W.t()).view(c, T, -1)
-                if li < len(weights) - 1:
+                if li < L - 1:
                     h = act(z)
-                    if pm is not None:
+                    if pm[li] is not None:
                         h.mul_(pm[li])
                 else:
                     h = z

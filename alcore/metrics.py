@@ -3,6 +3,11 @@
 Per-output lists matter because outputs of a simulator often live on very different scales;
 the scalar means are what a campaign log or a study table shows.  R² is per output (so scale
 free), RMSE/MAE are in original units.
+
+With a predictive std, two checks of the uncertainty (issue 15): the Gaussian NLL (mean per
+point, nats) and the coverage of the central 90% interval ``|y - mean| <= 1.645 std`` — a
+calibrated model covers about 90% of test points, and its NLL is close to that of a Gaussian
+whose std is the observed RMSE, ``nll_at_rmse = 0.5 log(2 pi RMSE^2) + 0.5``.
 """
 from __future__ import annotations
 
@@ -10,6 +15,9 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+
+#: half-width of the central 90% interval of a standard normal
+Z90 = 1.6448536269514722
 
 
 def _as_2d(name: str, a) -> np.ndarray:
@@ -25,8 +33,10 @@ def regression_metrics(y_true, y_pred, y_std=None, output_names: Sequence[str] |
     """RMSE, MAE and R² per output plus their means; Gaussian NLL when ``y_std`` is given.
 
     Returns ``{"n": int, "output_names": [...], "rmse": float, "rmse_per_output": [...], ...}``
-    with keys ``rmse``, ``mae``, ``r2`` and (with ``y_std``) ``nll`` (mean negative log density
-    per point and output).  R² of a constant target (zero variance) is defined, not NaN: 1 for
+    with keys ``rmse``, ``mae``, ``r2`` and, with ``y_std``, ``nll`` (mean negative log density
+    per point and output), ``coverage90`` (share of points inside the central 90% interval) and
+    ``nll_at_rmse`` (the NLL a Gaussian with std = the observed RMSE would get), each also
+    ``*_per_output``.  R² of a constant target (zero variance) is defined, not NaN: 1 for
     an exact fit, 0 otherwise, so that the result stays JSON-serialisable.
     """
     yt = _as_2d("y_true", y_true)
@@ -74,4 +84,10 @@ def regression_metrics(y_true, y_pred, y_std=None, output_names: Sequence[str] |
         nll_out = nll.mean(axis=0)
         out["nll"] = float(np.mean(nll_out))
         out["nll_per_output"] = [float(v) for v in nll_out]
+        cov = np.mean(np.abs(err) <= Z90 * s, axis=0)
+        out["coverage90"] = float(np.mean(cov))
+        out["coverage90_per_output"] = [float(v) for v in cov]
+        ref = 0.5 * np.log(2 * math.pi * np.maximum(rmse, 1e-300) ** 2) + 0.5
+        out["nll_at_rmse"] = float(np.mean(ref))
+        out["nll_at_rmse_per_output"] = [float(v) for v in ref]
     return out

@@ -16,7 +16,8 @@ def model() -> DropoutMLP:
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, (80, 3))
     y = np.stack([np.sin(2 * X[:, 0]) + X[:, 1], X[:, 2] ** 2], axis=1)
-    m = DropoutMLP(hidden=(16, 12), dropout=0.2, min_steps=0, epochs=20, seed=1, device="cpu")
+    m = DropoutMLP(hidden=(16, 12), activation="relu", dropout=0.2, dropout_layers="all", min_steps=0, epochs=20,
+                   seed=1, device="cpu")
     m.fit(X, y)
     return m
 
@@ -59,7 +60,7 @@ def test_different_samples_differ(model, X_pool):
 def test_shared_masks_equal_explicit_thinned_networks(model, X_pool):
     """Sample t equals the forward pass of network t with masks applied by hand."""
     T, seed = 6, 11
-    layers = model._nets[0].layers()
+    layers = model.member_layers(0)
     widths = [W.shape[0] for W, _ in layers[:-1]]
     masks = mc.draw_shared_masks(widths, T, model.dropout, seed)
     Xt = model._to_tensor_x(X_pool)
@@ -90,7 +91,7 @@ def test_mean_approximates_dropout_off_prediction(shared):
     """Inverted dropout: the sample mean of a linear-after-dropout net equals the dropout-off output."""
     rng = np.random.default_rng(3)
     X = rng.uniform(-1, 1, (40, 2))
-    m = DropoutMLP(hidden=(32,), dropout=0.3, min_steps=0, epochs=5, seed=0, device="cpu")
+    m = DropoutMLP(hidden=(32,), dropout=0.3, dropout_layers="all", min_steps=0, epochs=5, seed=0, device="cpu")
     m.fit(X, X[:, 0] - X[:, 1])
     s = m.sample(X, T=4000, seed=1, shared_masks=shared, standardised=True)
     p = m.predict(X, standardised=True)
@@ -106,7 +107,8 @@ def test_deeper_network_and_no_dropout():
     m.fit(X, X.sum(axis=1))
     s = m.sample(X, T=5, seed=0)
     np.testing.assert_allclose(s, np.repeat(m.predict(X)[:, None, :], 5, axis=1), rtol=1e-5, atol=1e-5)
-    m2 = DropoutMLP(hidden=(8, 8, 8), dropout=0.2, min_steps=0, epochs=3, seed=0, device="cpu", activation="gelu")
+    m2 = DropoutMLP(hidden=(8, 8, 8), dropout=0.2, dropout_layers="all", min_steps=0, epochs=3, seed=0, device="cpu",
+                    activation="gelu")
     m2.fit(X, X.sum(axis=1))
     a = m2.sample(X, T=5, seed=0)
     b = m2.sample(X, T=5, seed=0, chunk_size=3)
@@ -130,7 +132,7 @@ def test_chunks_bound_memory():
         return out
     torch.addmm = spy
     try:
-        mc.mc_forward(m._nets[0].layers(), "relu", 0.1, X, 50, 0, memory_budget=4 * 50 * 20 * 100)
+        mc.mc_forward(m.member_layers(0), "relu", 0.1, X, 50, 0, memory_budget=4 * 50 * 20 * 100)
     finally:
         torch.addmm = orig
     assert max(calls) <= 100 * 50 * 20       # 100 points per chunk
@@ -169,8 +171,56 @@ def test_dropout_mask_rate_and_scale(p):
 
 def test_unfolded_path_for_tiny_budget_matches(model, X_pool):
     """When T folded weight copies exceed the budget, the elementwise path gives the same result."""
-    layers = model._nets[0].layers()
+    layers = model.member_layers(0)
     Xt = model._to_tensor_x(X_pool)
     a = mc.mc_forward(layers, "relu", model.dropout, Xt, 8, 4)
     b = mc.mc_forward(layers, "relu", model.dropout, Xt, 8, 4, memory_budget=256)
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("rates", [(0.0, 0.3), (0.3, 0.0), (0.2, 0.1)])
+@pytest.mark.parametrize("shared", [True, False])
+def test_per_layer_rates_equal_explicit_thinned_networks(rates, shared):
+    """Dropout only where a layer's rate is > 0: sample t is the network with those masks, and
+    the deterministic layers before the first stochastic one are shared by every sample."""
+    rng = np.random.default_rng(7)
+    X = rng.uniform(-1, 1, (70, 3))
+    m = DropoutMLP(hidden=(9, 6), activation="tanh", dropout=max(rates), dropout_layers=list(rates), min_steps=0,
+                   epochs=5, seed=0, device="cpu")
+    m.fit(X, X[:, :2] ** 2)
+    assert m.dropout_rates == rates
+    T, seed = 5, 3
+    got = m.sample(X, T=T, seed=seed, standardised=True, shared_masks=shared)
+    layers = m.member_layers(0)
+    Xt = m._to_tensor_x(X)
+    if shared:
+        masks = mc.draw_shared_masks([9, 6], T, rates, seed)
+        assert [mk is None for mk in masks] == [p == 0 for p in rates]
+        for t in range(T):
+            h = Xt
+            for li, (W, b) in enumerate(layers):
+                h = h @ W.t() + b
+                if li < 2:
+                    h = torch.tanh(h)
+                    if masks[li] is not None:
+                        h = h * masks[li][t]
+            np.testing.assert_allclose(got[:, t, :], h.numpy(), rtol=1e-4, atol=1e-5)
+    else:
+        pm = mc._pointwise_masks(0, 70, T, [9, 6], rates, seed, torch.device("cpu"))
+        h = torch.tanh(Xt @ layers[0][0].t() + layers[0][1]).unsqueeze(1).expand(70, T, 9)
+        h = h * pm[0] if pm[0] is not None else h
+        h = torch.tanh(h @ layers[1][0].t() + layers[1][1])
+        h = h * pm[1] if pm[1] is not None else h
+        np.testing.assert_allclose(got, (h @ layers[2][0].t() + layers[2][1]).numpy(), rtol=1e-4, atol=1e-5)
+    assert np.all(got.std(axis=1) > 0)
+
+
+def test_no_dropout_anywhere_gives_identical_samples():
+    rng = np.random.default_rng(8)
+    X = rng.uniform(-1, 1, (20, 2))
+    m = DropoutMLP(hidden=(5, 4), dropout=0.0, dropout_layers="all", min_steps=0, epochs=2, device="cpu")
+    m.fit(X, X[:, 0])
+    s = m.sample(X, T=4, seed=0)
+    np.testing.assert_allclose(s, np.repeat(m.predict(X)[:, None, :], 4, axis=1), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="one rate per hidden layer"):
+        mc.layer_rates([0.1], 2)

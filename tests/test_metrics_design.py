@@ -43,6 +43,26 @@ def test_metrics_1d_and_nll():
     assert const["r2"] == 0.0 and math.isfinite(const["r2"])
 
 
+def test_coverage_and_reference_nll_of_a_calibrated_gaussian():
+    rng = np.random.default_rng(4)
+    n = 20000
+    sd = np.column_stack([np.full(n, 0.5), rng.uniform(0.5, 2.0, n)])
+    yt = rng.normal(size=(n, 2)) * 3.0
+    yp = yt + rng.normal(size=(n, 2)) * sd
+    m = regression_metrics(yt, yp, y_std=sd)
+    json.dumps(m)
+    # exactly calibrated stds: 90% of points inside the central 90% interval
+    for c in m["coverage90_per_output"]:
+        assert abs(c - 0.9) < 0.01
+    # constant std equal to the error scale: NLL matches the Gaussian at the observed RMSE
+    assert m["nll_per_output"][0] == pytest.approx(m["nll_at_rmse_per_output"][0], abs=0.02)
+    # heteroscedastic calibrated stds beat a constant std at the RMSE (they know where errors are)
+    assert m["nll_per_output"][1] < m["nll_at_rmse_per_output"][1]
+    # an overconfident std (x 0.2) covers far fewer points and pays in NLL
+    bad = regression_metrics(yt, yp, y_std=0.2 * sd)
+    assert bad["coverage90"] < 0.4 and bad["nll"] > m["nll"] + 2
+
+
 @pytest.mark.parametrize("args, culprit", [
     ((np.zeros(3), np.zeros(4)), "y_pred"),
     ((np.zeros((3, 1, 1)), np.zeros(3)), "y_true"),

@@ -101,17 +101,25 @@ def _tiny_problem() -> Problem:
 def test_paired_runs_share_initial_set_and_first_model(tmp_path):
     torch.set_num_threads(1)
     prob = _tiny_problem()
-    cfg = RunConfig(initial=20, batch=10, iterations=2, n_samples=8,
-                    model={"hidden": (16, 16), "epochs": 15, "patience": 5})
+    cfg = RunConfig(initial=30, batch=20, iterations=2, n_samples=8,
+                    model={"hidden": (16, 16), "epochs": 15, "min_steps": 100},
+                    surrogate={"select": "fixed", "folds": 3})
     runs = {s: run_one(prob, s, 4, cfg) for s in ("random", "nngp")}
     r, n = runs["random"], runs["nngp"]
     assert r["picks"][0] == n["picks"][0]                        # same initial design
     assert r["records"][0]["rmse"] == n["records"][0]["rmse"]    # same first model
     for run in runs.values():
-        assert [rec["n_labels"] for rec in run["records"]] == [20, 30, 40]
+        assert [rec["n_labels"] for rec in run["records"]] == [30, 50, 70]
         allpicks = [i for p in run["picks"] for i in p]
-        assert len(set(allpicks)) == 40 and max(allpicks) < 160
+        assert len(set(allpicks)) == 70 and max(allpicks) < 160
         assert all(len(rec["nrmse"]) == 2 and rec["nrmse_mean"] > 0 for rec in run["records"])
+        # the product's fit: cross-validated (calibration) on the initial design, warm afterwards
+        recs = run["records"]
+        assert recs[0]["retuned"] and recs[0]["calib_source"] == "cv" and not recs[0]["warm_start"]
+        assert recs[1]["warm_start"] and recs[1]["calib_source"] == "new_rows"   # 20 held-out new rows
+        assert recs[2]["retuned"] and recs[2]["calib_source"] == "cv"            # 70 >= 2 x 30
+        assert all(0.0 <= c <= 1.0 for rec in recs for c in rec["coverage90"])
+        assert all(len(rec["nll"]) == len(rec["nll_at_rmse"]) == 2 for rec in recs)
     assert r["picks"][1] != n["picks"][1]                         # only acquisitions differ
     # the record round-trips through JSON and a changed config is refused on reload
     path = tmp_path / "s4.json"
@@ -121,7 +129,7 @@ def test_paired_runs_share_initial_set_and_first_model(tmp_path):
     with pytest.raises(ValueError, match="another --variant"):
         load_run(path, other)
     # a run made under other effective model settings (defaults changed since) is refused too
-    assert n["model_hparams"]["hidden"] == [16, 16]
+    assert n["model_hparams"]["hidden"] == [16, 16] and n["model_hparams"]["surrogate"]["select"] == "fixed"
     path.write_text(json.dumps({**n, "model_hparams": {**n["model_hparams"], "lr": 1.0}}))
     with pytest.raises(ValueError, match="defaults changed"):
         load_run(path, cfg)
@@ -143,3 +151,31 @@ def test_periphery_flags_picks_at_the_edges_and_in_the_tails():
     assert p["norm_ratio"][0] > 2.0 and 0.7 < p["norm_ratio"][1] < 1.3
     assert p["tail_frac"][0] >= 20 / 50 and p["pool_tail_frac"] == pytest.approx(np.mean(np.any(
         np.abs((X - X.mean(0)) / X.std(0)) > 3, axis=1)))
+
+
+def test_gp_arms_share_the_design_and_random_picks_with_alflow():
+    pytest.importorskip("sklearn")
+    prob = _tiny_problem()
+    cfg = RunConfig(initial=20, batch=10, iterations=2, n_samples=8,
+                    model={"hidden": (8,), "epochs": 5, "min_steps": 20}, surrogate={"select": "fixed", "folds": 3})
+    alflow = run_one(prob, "random", 2, cfg)
+    gp_r = run_one(prob, "gp_random", 2, cfg)
+    gp_v = run_one(prob, "gp_variance", 2, cfg)
+    assert gp_r["picks"] == alflow["picks"]                       # the same labels as alflow's random
+    assert gp_v["picks"][0] == alflow["picks"][0] and gp_v["picks"][1] != gp_r["picks"][1]
+    for run in (gp_r, gp_v):
+        assert [r["n_labels"] for r in run["records"]] == [20, 30, 40]
+        assert all(0 <= c <= 1 for r in run["records"] for c in r["coverage90"])
+    # a smooth 3-input function: the GP learns it
+    assert gp_r["records"][-1]["nrmse_mean"] < 0.5
+
+
+def test_calibration_curves_summarise_coverage_and_nll(tmp_path):
+    d = tmp_path / "random"
+    d.mkdir()
+    for s, cov in ((0, 0.8), (1, 1.0)):
+        recs = [{"coverage90": [cov, cov], "nll": [1.0, 2.0], "nll_at_rmse": [0.5, 2.0]}]
+        (d / f"s{s}.json").write_text(json.dumps({"records": recs}))
+    c = analysis.calibration_curves(tmp_path)["random"]
+    assert c["coverage90"] == [pytest.approx(0.9)] and c["nll_minus_ref"] == [pytest.approx(0.25)]
+    assert c["coverage90_final_min_max"] == [0.8, 1.0]

@@ -55,7 +55,7 @@ def estimate_memory(model: object, samples: int, d: int, k: int, pool_size: int)
     defaults = _model_defaults()
     members = getattr(model, "n_members", None) or defaults["n_members"]
     batch = getattr(model, "batch_size", None) or defaults["batch_size"]
-    hidden = list(getattr(model, "hidden"))
+    hidden = effective_hidden(model)
     params = network_parameters(d, hidden, k)
     network = (members * params * COPIES_PER_PARAMETER * _FLOAT32
                + batch * sum(hidden) * _BATCH_ACTIVATION_COPIES * _FLOAT32)
@@ -74,12 +74,19 @@ def format_bytes(n: float) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _model_defaults() -> dict[str, int]:
+def effective_hidden(model: object) -> list[int]:
+    """``model.hidden``, or DropoutMLP's default layer sizes when the config leaves it out."""
+    hidden = getattr(model, "hidden", None)
+    return list(hidden) if hidden is not None else list(_model_defaults()["hidden"])
+
+
+def _model_defaults() -> dict:
     """``DropoutMLP``'s own defaults for the keys a config may leave out."""
     try:
         from alcore.model import DropoutMLP  # noqa: PLC0415 (torch; only when estimating)
 
         params = inspect.signature(DropoutMLP.__init__).parameters
-        return {"n_members": int(params["n_members"].default), "batch_size": int(params["batch_size"].default)}
+        return {"n_members": int(params["n_members"].default), "batch_size": int(params["batch_size"].default),
+                "hidden": tuple(int(h) for h in params["hidden"].default)}
     except Exception:  # noqa: BLE001 - a broken model module surfaces at training; estimate anyway
-        return {"n_members": 1, "batch_size": 64}
+        return {"n_members": 1, "batch_size": 64, "hidden": (128, 128)}

@@ -32,7 +32,7 @@ import numpy as np
 from alcore.config.deadline import deadline_warning, resolve_deadline
 from alcore.config.errors import ConfigError
 from alcore.config.machine import device_problem, folder_problem, ram_bytes, scheduler_problem, writable_problem
-from alcore.config.memory import MemoryEstimate, estimate_memory, format_bytes
+from alcore.config.memory import MemoryEstimate, effective_hidden, estimate_memory, format_bytes
 from alcore.config.oracle import build_oracle
 from alcore.config.points import read_pool_file, read_test_file
 from alcore.config.sections import CampaignConfig
@@ -170,7 +170,7 @@ def _check_budget(cfg: CampaignConfig, pool_size: int, problems: list[str]) -> N
 
 def _memory_problem(cfg: CampaignConfig, est: MemoryEstimate, pool_size: int, ram: int) -> str:
     members = cfg.model.n_members or 1
-    net = f"model.hidden = {list(cfg.model.hidden)}" + (f" x model.n_members = {members}" if members > 1 else "")
+    net = f"model.hidden = {effective_hidden(cfg.model)}" + (f" x model.n_members = {members}" if members > 1 else "")
     source = "pool.size" if cfg.pool.size is not None else "pool.file" if cfg.pool.file is not None else "pool"
     return (f"memory: the network ({net}: {est.parameters:.3g} parameters) needs about "
             f"{format_bytes(est.network_bytes)} and the pool ({source}: {pool_size} points x "

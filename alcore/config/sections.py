@@ -230,15 +230,23 @@ class TestSection(_Section):
 
 
 class ModelSection(_Section):
-    """DropoutMLP hyper-parameters (names as in ``alcore.model.DropoutMLP``).
+    """The surrogate: DropoutMLP hyper-parameters (names as in ``alcore.model.DropoutMLP``) and
+    how it is chosen (``alcore.model.fit.fit_surrogate``).
 
     Keys left out take the model's own defaults (``None`` here), so tuning the defaults in
-    ``alcore.model`` reaches every config that did not choose otherwise.
+    ``alcore.model`` reaches every config that did not choose otherwise.  ``select = "auto"``
+    (default) picks the network by K-fold cross-validation on the labels, on the initial design
+    and whenever the labelled set has doubled, within ``tuning_budget_s`` seconds; the keys
+    given here are the base every candidate starts from.  ``select = "fixed"`` trains exactly
+    the model given here (its std is still calibrated on the same schedule).
     """
 
-    hidden: list[int] = Field(default_factory=lambda: [100, 100], min_length=1)
-    activation: Literal["relu", "tanh", "gelu", "silu", "elu"] = "relu"
-    dropout: float = Field(default=0.1, gt=0.0, lt=1.0)
+    select: Literal["auto", "fixed"] = "auto"
+    tuning_budget_s: float = Field(default=300.0, gt=0.0)
+    hidden: list[int] | None = Field(default=None, min_length=1)
+    activation: str | None = None
+    dropout: float | None = Field(default=None, gt=0.0, lt=1.0)
+    dropout_layers: Literal["last", "all"] | None = None
     epochs: int | None = Field(default=None, ge=1, le=STEPS_MAX,
                                description="every epoch is at least one optimiser step, repeated every iteration")
     min_steps: int | None = Field(default=None, ge=0, le=STEPS_MAX,
@@ -256,9 +264,20 @@ class ModelSection(_Section):
 
     @field_validator("hidden")
     @classmethod
-    def _positive_layers(cls, v: list[int]) -> list[int]:
-        if any(h < 1 for h in v):
+    def _positive_layers(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and any(h < 1 for h in v):
             raise ValueError(f"layer sizes must be >= 1, got {v}")
+        return v
+
+    @field_validator("activation")
+    @classmethod
+    def _known_activation(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from alcore.model.activations import ACTIVATIONS  # noqa: PLC0415  (the one table; pulls in torch)
+
+        if v not in ACTIVATIONS:
+            raise ValueError(f"'{v}' is not one of {', '.join(ACTIVATIONS)}{_did_you_mean(v, list(ACTIVATIONS))}")
         return v
 
     @field_validator("device")
@@ -269,9 +288,12 @@ class ModelSection(_Section):
         return v
 
     def model_kwargs(self, seed: int) -> dict[str, Any]:
-        """Keyword arguments for ``DropoutMLP``: the keys set here (warm_start is the campaign's)."""
-        kw = {k: v for k, v in self.model_dump(exclude={"warm_start"}).items() if v is not None}
-        kw["hidden"] = tuple(kw["hidden"])
+        """Keyword arguments for ``DropoutMLP``: the keys set here (``select``,
+        ``tuning_budget_s`` and ``warm_start`` are fit_surrogate's / the campaign's)."""
+        kw = {k: v for k, v in self.model_dump(exclude={"warm_start", "select", "tuning_budget_s"}).items()
+              if v is not None}
+        if "hidden" in kw:
+            kw["hidden"] = tuple(kw["hidden"])
         kw["seed"] = seed
         return kw
 

@@ -2,7 +2,7 @@
 
     python -m benchmarks.study --problem heat2d                 # run (resumable) + summarise
     python -m benchmarks.study --problem california --strategies nngp_ivr,nngp_lcmd,nngp_sample
-    python -m benchmarks.study --problem heat2d --quick         # a check in a minute or two
+    python -m benchmarks.study --problem heat2d --quick         # a check in a few minutes
     python -m benchmarks.study --report                         # figures + docs/results/*.json
 
 Prints the summary as JSON (last line: the path of the summary file) and a markdown table.
@@ -22,21 +22,27 @@ from benchmarks.study.runner import RunConfig, run_jobs
 
 PAPER = ["random", "mc_variance", "nngp", "nngp_pointwise"]
 NEW = ["nngp_ivr", "nngp_lcmd", "nngp_sample"]
+GP = ["gp_random", "gp_variance"]
+#: issue 15's study: alflow's random / nngp / nngp_lcmd beside the two GP arms
+SURROGATE = ["random", "nngp", "nngp_lcmd", *GP]
 # (initial, batch, iterations, default strategies) per problem; why these in docs/results.md
 DEFAULTS = {
-    "california": (500, 250, 10, PAPER),
+    "california": (500, 250, 10, SURROGATE),
     "california_log": (500, 250, 10, PAPER),
-    "heat2d": (100, 100, 10, PAPER + NEW),
-    "burgers1d": (50, 50, 10, PAPER + NEW),
+    "heat2d": (100, 100, 10, SURROGATE),
+    "burgers1d": (50, 50, 10, SURROGATE),
+    "ishigami": (50, 50, 10, SURROGATE),
 }
 QUICK = {"california": (200, 100, 2), "california_log": (200, 100, 2), "heat2d": (50, 50, 2),
-         "burgers1d": (30, 30, 2)}
-METRIC = {"california": "rmse", "california_log": "rmse", "heat2d": "nrmse_mean", "burgers1d": "nrmse_mean"}
+         "burgers1d": (30, 30, 2), "ishigami": (30, 30, 2)}
+METRIC = {"california": "rmse", "california_log": "rmse", "heat2d": "nrmse_mean", "burgers1d": "nrmse_mean",
+          "ishigami": "nrmse_mean"}
 YLABEL = {"rmse": "test RMSE (100k USD)", "nrmse_mean": "test RMSE / std(y), mean over outputs"}
 TITLES = {"california": "California housing (2x100 MLP, 500 + 10x250)",
           "california_log": "California, log1p heavy-tailed inputs",
           "heat2d": "heat2d (9 inputs, 2 outputs, 100 + 10x100)",
-          "burgers1d": "burgers1d (4 inputs, 4 outputs, 50 + 10x50)"}
+          "burgers1d": "burgers1d (4 inputs, 4 outputs, 50 + 10x50)",
+          "ishigami": "Ishigami (3 inputs; not tuned on), 50 + 10x50"}
 DOCS_RESULTS = ROOT / "docs" / "results"
 DOCS_IMG = ROOT / "docs" / "img"
 
@@ -48,11 +54,15 @@ def build_config(a: argparse.Namespace) -> RunConfig:
     model = json.loads(a.model_json) if a.model_json else {}
     if a.dropout is not None:
         model["dropout"] = a.dropout
+    surrogate = json.loads(a.surrogate_json) if a.surrogate_json else {}
+    # no wall-clock truncation of the model search by default: a loaded machine must not change
+    # which model a seed gets (each record keeps the selection's seconds)
+    surrogate.setdefault("tuning_budget_s", a.tuning_budget)
     variant = a.variant or ("quick" if a.quick else "default")
     return RunConfig(initial=a.initial or init, batch=a.batch or batch,
                      iterations=a.iterations if a.iterations is not None else iters,
                      n_samples=a.T, reg=a.reg, strategy_params=json.loads(a.params) if a.params else {},
-                     model=model, warm_start=not a.fresh, variant=variant)
+                     model=model, surrogate=surrogate, warm_start=not a.fresh, variant=variant)
 
 
 def summarise(problem: str, variant: str, out: Path = OUT, strategies: list[str] | None = None) -> dict:
@@ -63,6 +73,8 @@ def summarise(problem: str, variant: str, out: Path = OUT, strategies: list[str]
     order = [s for s in PAPER + NEW if s in curves] + [s for s in curves if s not in PAPER + NEW]
     summ = analysis.summarise({k: curves[k] for k in order})
     summ.update({"problem": problem, "variant": variant, "metric": METRIC.get(problem, "nrmse_mean")})
+    summ["calibration"] = {k: v for k, v in analysis.calibration_curves(out / "runs" / problem / variant).items()
+                           if not strategies or k in strategies}
     try:
         pool_X = load_problem(problem, quick=variant.startswith("quick"), verbose=False).pool_X
         picks = analysis.picks_summary(out / "runs" / problem / variant, pool_X)
@@ -77,7 +89,7 @@ def summarise(problem: str, variant: str, out: Path = OUT, strategies: list[str]
     return summ
 
 
-HEADLINE = ("california", "heat2d", "burgers1d")
+HEADLINE = ("california", "heat2d", "burgers1d", "ishigami")
 # (problem, variant, panel title) of the remedies / training-settings figure
 VARIANTS = (("california", "es_lr1e-3", "California, start-of-session training\n(early stopping, lr 1e-3)"),
             ("california_log", "default", "California, log1p of 4 heavy-tailed inputs"),
@@ -86,12 +98,51 @@ VARIANTS = (("california", "es_lr1e-3", "California, start-of-session training\n
             ("california", "fresh", "California, fresh training each iteration"))
 
 
+def gp_comparison(summ: dict) -> str:
+    """alflow vs the GP with the same kind of sampling, paired by seed, per label count."""
+    rows = []
+    pairs = [("random", "gp_random")] + [(s, "gp_variance") for s in summ["strategies"]
+                                         if s not in ("random", "gp_random", "gp_variance")]
+    labels = summ["labels"]
+    for a, b in pairs:
+        v = analysis.versus(summ, a, b)
+        if v is None:
+            continue
+        if not rows:
+            rows = ["| alflow arm / GP arm (paired geo-mean, * p < 0.05) | " + " | ".join(str(int(x)) for x in labels)
+                    + " |", "|---|" + "---|" * len(labels)]
+        cells = [f"{g:.3f}{'*' if p < 0.05 else ''}" for g, p in zip(v["geo_mean"], v["t_p"])]
+        rows.append(f"| {a} / {b} ({len(v['seeds'])} seeds) | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def calibration_table(summ: dict) -> str:
+    cal = summ.get("calibration") or {}
+    if not cal:
+        return ""
+    labels = summ["labels"]
+    rows = ["| arm | check | " + " | ".join(str(int(x)) for x in labels) + " |", "|---|---|" + "---|" * len(labels)]
+    for name, c in cal.items():
+        rows.append(f"| {name} | 90% coverage | " + " | ".join(f"{v:.3f}" for v in c["coverage90"]) + " |")
+        rows.append(f"| {name} | NLL - NLL(RMSE) | " + " | ".join(f"{v:+.2f}" for v in c["nll_minus_ref"]) + " |")
+    return "\n".join(rows)
+
+
+def print_tables(summ: dict) -> None:
+    print(analysis.markdown_table(summ))
+    print("\n" + analysis.ratio_table(summ))
+    print("\n" + analysis.arms_table(summ))
+    print("\n" + gp_comparison(summ))
+    print("\n" + calibration_table(summ))
+    print("\n" + analysis.picks_table(summ) + "\n")
+
+
 def _publish(prob: str, variant: str, out: Path) -> dict:
     summ = summarise(prob, variant, out)
     DOCS_RESULTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(out / "summary" / f"{prob}_{variant}.json", DOCS_RESULTS / f"{prob}_{variant}.json")
-    print(f"## {prob} ({variant})\n\n{analysis.markdown_table(summ)}\n\n{analysis.ratio_table(summ)}\n")
-    print(analysis.picks_table(summ) + "\n")
+    print(f"## {prob} ({variant})\n")
+    print_tables(summ)
     return summ
 
 
@@ -135,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", help="strategy params as JSON, e.g. '{\"greedy\": false}'")
     ap.add_argument("--dropout", type=float)
     ap.add_argument("--model-json", help="DropoutMLP kwargs as JSON (over its defaults)")
+    ap.add_argument("--surrogate-json", help="fit_surrogate settings as JSON, e.g. '{\"select\": \"fixed\"}'")
+    ap.add_argument("--tuning-budget", type=float, default=1e9,
+                    help="seconds for model selection per tuning (default: no truncation, reproducible)")
     ap.add_argument("--fresh", action="store_true", help="retrain from scratch each iteration (default: warm)")
     ap.add_argument("--variant", help="folder name for this configuration (default: 'default'/'quick')")
     ap.add_argument("--workers", type=int, default=2)
@@ -149,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     if not a.problem:
         ap.error("--problem is required (or --report)")
     cfg = build_config(a)
-    strategies = a.strategies.split(",") if a.strategies else (["random", "nngp"] if a.quick else DEFAULTS[a.problem][3])
+    strategies = (a.strategies.split(",") if a.strategies
+                  else (["random", "nngp_lcmd", "gp_random"] if a.quick else DEFAULTS[a.problem][3]))
     if "random" not in strategies:
         strategies = ["random", *strategies]        # the paired baseline is always run
     seeds = ([int(s) for s in a.seed_list.split(",")] if a.seed_list
@@ -159,10 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         run_jobs(a.problem, strategies, seeds, cfg, quick=a.quick, workers=a.workers, out=a.out)
     summ = summarise(a.problem, cfg.variant, a.out, strategies)
     summ["wall_s"] = time.perf_counter() - t0
-    print(json.dumps({k: summ[k] for k in ("problem", "variant", "metric", "labels", "targets")}))
-    print(analysis.markdown_table(summ))
-    print(analysis.ratio_table(summ))
-    print(analysis.picks_table(summ))
+    print(json.dumps({k: summ[k] for k in ("problem", "variant", "metric", "labels", "targets", "wall_s")}))
+    print_tables(summ)
     print(a.out / "summary" / f"{a.problem}_{cfg.variant}.json")
     return 0
 

@@ -50,6 +50,31 @@ def load_curves(run_dir: Path, metric: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def calibration_curves(run_dir: Path) -> dict[str, dict[str, list[float]]]:
+    """strategy -> per-iteration means over seeds (and over outputs) of the uncertainty checks:
+    ``coverage90`` (share of test points in the central 90% interval), ``nll``, and
+    ``nll_minus_ref`` = NLL - NLL of a Gaussian with std = the observed RMSE (<= 0.3 is the goal).
+    Also the min/max over seeds of the final coverage."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for sdir in sorted(Path(run_dir).iterdir()) if Path(run_dir).is_dir() else []:
+        files = sorted(sdir.glob("s*.json"), key=lambda p: int(p.stem[1:]))
+        rows = [json.loads(f.read_text())["records"] for f in files]
+        if not rows or "coverage90" not in rows[0][0]:
+            continue
+        cov = np.array([[np.mean(r["coverage90"]) for r in recs] for recs in rows])
+        nll = np.array([[np.mean(r["nll"]) for r in recs] for recs in rows])
+        ref = np.array([[np.mean(r["nll_at_rmse"]) for r in recs] for recs in rows])
+        cov_out = np.array([[r["coverage90"] for r in recs] for recs in rows])   # (S, I, k)
+        out[sdir.name] = {"coverage90": cov.mean(axis=0).tolist(), "nll": nll.mean(axis=0).tolist(),
+                          "nll_minus_ref": (nll - ref).mean(axis=0).tolist(),
+                          "coverage90_final_min_max": [float(cov[:, -1].min()), float(cov[:, -1].max())],
+                          "coverage90_per_output_final": cov_out[:, -1].mean(axis=0).tolist(),
+                          "nll_minus_ref_per_output_final": (np.array([[r["nll"] for r in recs] for recs in rows])
+                                                             - np.array([[r["nll_at_rmse"] for r in recs]
+                                                                         for recs in rows]))[:, -1].mean(axis=0).tolist()}
+    return out
+
+
 def labels_to_target(labels: np.ndarray, curve: np.ndarray, target: float) -> float | None:
     """Labels at which ``curve`` (decreasing-ish, over ``labels``) first reaches ``target``.
 
@@ -122,7 +147,7 @@ def summarise(curves: dict[str, dict[str, Any]], baseline: str = "random",
             raise ValueError(f"{name}: label counts {c['labels']} differ from {baseline}'s {labels}")
         m, sd = c["score"].mean(axis=0), c["score"].std(axis=0, ddof=1) if len(c["seeds"]) > 1 else np.zeros(len(labels))
         entry: dict[str, Any] = {"seeds": c["seeds"], "mean": m.tolist(), "std": sd.tolist(),
-                                 "noise": noise(c["score"])}
+                                 "noise": noise(c["score"]), "_score": c["score"].tolist()}
         for tname, tv in targets.items():
             n_t = labels_to_target(labels, m, tv)
             entry[f"labels_to_{tname}"] = n_t
@@ -181,6 +206,34 @@ def ratio_table(summary: dict[str, Any]) -> str:
             cells.append(f"{g:.3f}{mark}")
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def arms_table(summary: dict[str, Any], every: int = 2) -> str:
+    """Mean score ± std over seeds per arm at every ``every``-th label count (and the last),
+    with the paired ratio alflow / GP for the same kind of sampling (random vs gp_random, the
+    best alflow AL arm vs gp_variance)."""
+    labels = summary["labels"]
+    cols = sorted(set(range(0, len(labels), every)) | {len(labels) - 1})
+    head = "| arm | " + " | ".join(str(int(labels[i])) for i in cols) + " |"
+    rows = [head, "|---|" + "---|" * len(cols)]
+    for name, e in summary["strategies"].items():
+        rows.append(f"| {name} | " + " | ".join(f"{e['mean'][i]:.4f} ± {e['std'][i]:.4f}" for i in cols) + " |")
+    return "\n".join(rows)
+
+
+def versus(summary: dict[str, Any], a: str, b: str) -> dict[str, list[float]] | None:
+    """Paired ratio a / b per iteration (same seeds), as :func:`paired_ratio`; None if either is missing."""
+    sa, sb = summary["strategies"].get(a), summary["strategies"].get(b)
+    if not sa or not sb or "_score" not in sa or "_score" not in sb:
+        return None
+    common = sorted(set(sa["seeds"]) & set(sb["seeds"]))
+    if len(common) < 2:
+        return None
+    A = np.array(sa["_score"])[[sa["seeds"].index(s) for s in common]]
+    B = np.array(sb["_score"])[[sb["seeds"].index(s) for s in common]]
+    out = paired_ratio(A, B)
+    out["seeds"] = common
+    return out
 
 
 def periphery(pool_X: np.ndarray, picks: list[list[int]]) -> dict[str, Any]:

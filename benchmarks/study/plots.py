@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402,F401
 
 COLORS = {"random": "#000000", "mc_variance": "#1f77b4", "nngp": "#d62728", "nngp_pointwise": "#ff7f0e",
-          "nngp_ivr": "#2ca02c", "nngp_lcmd": "#9467bd", "nngp_sample": "#8c564b"}
+          "nngp_ivr": "#2ca02c", "nngp_lcmd": "#9467bd", "nngp_sample": "#8c564b",
+          "gp_random": "#7f7f7f", "gp_variance": "#17becf"}
 _EXTRA = ["#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#98df8a"]
 
 
@@ -32,8 +33,9 @@ def plot_curves(panels: dict[str, tuple[dict[str, Any], str]], path: Path, log_y
         for i, (name, e) in enumerate(summ["strategies"].items()):
             m, s = e["mean"], e["std"]
             c = _color(name, i)
-            lw = 2.2 if name in ("random", "nngp") else 1.4
-            ax.plot(x, m, color=c, lw=lw, label=f"{name} ({len(e['seeds'])})", marker="o", ms=2.5)
+            lw = 2.2 if name in ("random", "nngp", "nngp_lcmd") else 1.4
+            ls = "--" if name.startswith("gp_") else "-"
+            ax.plot(x, m, color=c, lw=lw, ls=ls, label=f"{name} ({len(e['seeds'])})", marker="o", ms=2.5)
             ax.fill_between(x, [a - b for a, b in zip(m, s)], [a + b for a, b in zip(m, s)], color=c, alpha=0.10)
         ax.axhline(summ["targets"]["random_final"], color="#000000", lw=0.7, ls=":")
         if log_y:
@@ -69,7 +71,7 @@ def plot_ratios(panels: dict[str, dict[str, Any]], path: Path) -> Path:
                     label=name)
             ax.fill_between(x, pr["q10"], pr["q90"], color=c, alpha=0.10)
         ax.axhline(1.0, color="#000000", lw=1.0)
-        ax.axhline(0.8, color="#000000", lw=0.7, ls=":", label="0.8 (issue 8 goal)")
+        ax.axhline(0.8, color="#000000", lw=0.7, ls=":", label="0.8")
         ax.set_title(title)
         ax.set_xlabel("labels (simulator runs)")
         ax.set_ylabel("RMSE / random's RMSE (paired by seed)")

@@ -69,6 +69,10 @@ SPECS: dict[str, dict[str, Any]] = {
     "burgers1d": {"kind": "oracle", "oracle": "burgers1d", "params": {}, "pool": 2000, "test": 1000,
                   "pool_design": "sobol", "test_design": "random", "pool_seed": 0, "test_seed": 7919,
                   "quick": (300, 200)},
+    # not tuned on (issue 15): an analytic oracle, labels in milliseconds
+    "ishigami": {"kind": "oracle", "oracle": "ishigami", "params": {}, "pool": 2000, "test": 1000,
+                 "pool_design": "sobol", "test_design": "random", "pool_seed": 0, "test_seed": 7919,
+                 "quick": (300, 200)},
 }
 
 

@@ -111,7 +111,10 @@ def test_sample_draws_share_masks_across_points(store, test_set):
     s = load_surrogate(store)
     draws = s.sample(np.vstack([X, X[:1]]), T=30, seed=1)
     assert draws.shape == (5, 30, 2)
-    np.testing.assert_array_equal(draws[0], draws[4])  # same point, same thinned networks
+    # Same point, same thinned networks. Not bit-equal: float32 matmul kernels may block rows of
+    # a batch differently (a 4e-8 relative difference was seen in CI); other masks would differ
+    # by the dropout spread, orders of magnitude more.
+    np.testing.assert_allclose(draws[0], draws[4], rtol=1e-6)
     assert np.all(draws.std(axis=1) > 0)
 
 
@@ -121,9 +124,10 @@ def test_inputs_by_name_in_any_order_dict_or_dataframe(store, test_set):
     s = load_surrogate(store)
     ref = s.predict_mean(X)
     np.testing.assert_array_equal(s.predict_mean({"v": X[:, 1], "u": X[:, 0]}), ref)
-    np.testing.assert_array_equal(s.predict_mean({"u": float(X[0, 0]), "v": float(X[0, 1])}),
-                                  ref[:1])
-    np.testing.assert_array_equal(s.predict_mean(X[0]), ref[:1])  # one point as a 1-D array
+    # a batch of one may take another float32 kernel than a batch of six: equal to rounding
+    np.testing.assert_allclose(s.predict_mean({"u": float(X[0, 0]), "v": float(X[0, 1])}),
+                               ref[:1], rtol=1e-6)
+    np.testing.assert_allclose(s.predict_mean(X[0]), ref[:1], rtol=1e-6)  # one point, 1-D
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame({"id": list("abcdef"), "v": X[:, 1], "u": X[:, 0]})
     np.testing.assert_array_equal(s.predict_mean(df), ref)  # extra columns are ignored

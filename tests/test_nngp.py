@@ -1,6 +1,6 @@
 """Exactness of the low-rank NNGP core against dense O(P²) references.
 
-The references are written independently of alcore.features: the kernel comes from
+The references are written independently of alcore.nngp: the kernel comes from
 ``np.cov(..., bias=True)`` (the empirical covariance divided by T) and the posterior from a
 dense linear solve on the (n + picks)² training block.
 """
@@ -12,8 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alcore.features import FeatureSystem, features
-from alcore.nngp import posterior_variance, select_batch
+from alcore.nngp import FeatureSystem, features, greedy_batch, posterior_variance, select_batch
 
 
 # ----------------------------------------------------------------------------- references
@@ -142,7 +141,7 @@ def test_select_batch_matches_dense_greedy(pool_dtype, reg, n, b):
     t = 12  # b > t in one case: the greedy continues past the rank of the kernel
     s = correlated_samples(rng, n + 80, t)
     train, pool = s[:n], s[n:]
-    idx, scores = select_batch(train, pool, b, reg, pool_dtype=pool_dtype, return_scores=True)
+    idx, scores = greedy_batch(train, pool, b, reg, pool_dtype=pool_dtype)
     ref_idx, ref_scores = dense_greedy(train, pool, b, reg)
     assert idx.tolist() == ref_idx
     rtol = 1e-6 if pool_dtype is np.float64 else 1e-3
@@ -165,7 +164,7 @@ def test_select_batch_multi_output_matches_dense_greedy():
     rng = np.random.default_rng(11)
     s = correlated_samples(rng, 90, 10, k=2)
     train, pool = s[:15], s[15:]
-    idx, scores = select_batch(train, pool, 10, 0.05, pool_dtype=np.float64, return_scores=True)
+    idx, scores = greedy_batch(train, pool, 10, 0.05, pool_dtype=np.float64)
     ref_idx, ref_scores = dense_greedy(train, pool, 10, 0.05)
     assert idx.tolist() == ref_idx
     np.testing.assert_allclose(scores, ref_scores, rtol=1e-6)
@@ -252,9 +251,42 @@ def test_select_batch_returns_distinct_valid_indices(args, b):
     b = min(b, p)
     rng = np.random.default_rng(seed)
     s = rng.standard_normal((n + p, t))
-    idx, scores = select_batch(s[:n], s[n:], b, reg, return_scores=True)
+    idx, scores = greedy_batch(s[:n], s[n:], b, reg)
     assert idx.shape == (b,) and len(set(idx.tolist())) == b
     assert idx.min() >= 0 and idx.max() < p
     assert np.all(scores >= 0.0)
     # greedy variances only fall as the batch grows
     assert np.all(np.diff(scores) <= 1e-9 * scores[0] + 1e-15)
+
+
+def test_solve_then_update_is_add():
+    """IVR's split of the rank-1 step (solve, read M⁻¹, update) gives add's M⁻¹ exactly."""
+    rng = np.random.default_rng(3)
+    phi = features(rng.standard_normal((30, 12, 2)))
+    one, two = FeatureSystem(phi[:, :10], 0.05), FeatureSystem(phi[:, :10], 0.05)
+    for q in range(10, 15):
+        for j in range(2):
+            u1, a1 = one.add(j, phi[j, q])
+            u2, a2 = two.solve(j, phi[j, q])
+            two.update(j, u2, a2)
+            np.testing.assert_array_equal(u1, u2)
+            assert a1 == a2
+    np.testing.assert_array_equal(one.minv, two.minv)
+
+
+def test_float32_screen_bounds_the_float32_dot_products():
+    """The one rounding-error model: |φ_pᵀv (float32) - φ_pᵀv (exact)| <= dot_error(v)."""
+    from alcore.nngp import Float32Screen
+
+    rng = np.random.default_rng(4)
+    samples = rng.standard_normal((500, 64, 1)) * 1e3
+    phi32 = features(samples, np.float32)
+    screen = Float32Screen(phi32, samples)
+    assert screen.active
+    v = rng.standard_normal(64)
+    got = (phi32[0] @ v.astype(np.float32)).astype(np.float64)
+    exact = screen.exact_features(np.arange(500))[0] @ v
+    err = np.abs(got - exact)
+    assert err.max() > 0  # float32 really rounds here
+    assert np.all(err <= screen.dot_error(0, v) + 1e-300)
+    assert not Float32Screen(features(samples), samples).active  # float64 features: no screening

@@ -19,7 +19,7 @@ from alcore.nngp import posterior_variance, select_batch
 from alcore.strategies import AcquisitionContext, Selection, available, select
 from alcore.strategies.base import Samples, absolute_reg, draw_samples, top_b
 from alcore.strategies.mc_variance import select_mc_variance
-from alcore.strategies.nngp import select_nngp
+from alcore.strategies.nngp_variance import select_nngp
 from alcore.strategies.nngp_ivr import select_ivr
 from alcore.strategies.nngp_lcmd import select_lcmd
 from alcore.strategies.nngp_sample import _STREAM, sampling_keys, select_sample

@@ -12,7 +12,7 @@ figures are lower bounds of what alflow holds at its peak, so a config they refu
 * the pool of ``N`` points: its inputs (float64, and once more while the design is drawn), the
   store's per-point records (labels, status, times), and what acquisition builds over the whole
   pool each iteration: ``T`` MC-dropout samples per output (float32) and the centred
-  ``(N, T)`` feature matrix per output (float64) of :mod:`alcore.features`.
+  ``(N, T)`` feature matrix per output (float64) of :mod:`alcore.nngp.features`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ One module per strategy, with its math in the module docstring (like BoTorch's
 ``acquisition/``); each exposes an array-level ``select_*`` function (samples in, indices
 out — what the tests and benchmarks/selection.py call) and a ``STRATEGY`` record that the
 registry below collects.  The NNGP strategies share the feature core of
-:mod:`alcore.features`.  ``ctx.reg`` is relative to the mean prior variance by default
+:mod:`alcore.nngp` (features, the T×T system, the greedy posterior, float32 screening).  ``ctx.reg`` is relative to the mean prior variance by default
 (see :mod:`alcore.strategies.base`).
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from alcore.strategies import mc_variance, nngp, nngp_ivr, nngp_lcmd, nngp_pointwise, nngp_sample
+from alcore.strategies import mc_variance, nngp_ivr, nngp_lcmd, nngp_pointwise, nngp_sample, nngp_variance
 from alcore.strategies import random as _random
 from alcore.strategies.base import AcquisitionContext, Selection, Strategy
 
@@ -24,7 +24,7 @@ __all__ = ["AcquisitionContext", "Selection", "Strategy", "select", "available",
 
 REGISTRY: dict[str, Strategy] = {
     m.STRATEGY.name: m.STRATEGY
-    for m in (_random, mc_variance, nngp, nngp_pointwise, nngp_ivr, nngp_lcmd, nngp_sample)
+    for m in (_random, mc_variance, nngp_variance, nngp_pointwise, nngp_ivr, nngp_lcmd, nngp_sample)
 }
 
 

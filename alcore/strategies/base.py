@@ -23,7 +23,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from alcore.features import as_samples
+from alcore._util import check_float
+from alcore.nngp import as_samples
 
 __all__ = [
     "AcquisitionContext",
@@ -215,27 +216,11 @@ def check_bool(value: Any, name: str) -> bool:
 
 
 def check_positive_float(value: Any, name: str) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a float > 0, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a float > 0, got {value!r}") from None
-    if not np.isfinite(v) or v <= 0.0:
-        raise ValueError(f"{name} must be a finite float > 0, got {value!r}")
-    return v
+    return check_float(value, name)
 
 
 def check_nonneg_float(value: Any, name: str) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a float >= 0, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a float >= 0, got {value!r}") from None
-    if not np.isfinite(v) or v < 0.0:
-        raise ValueError(f"{name} must be a finite float >= 0, got {value!r}")
-    return v
+    return check_float(value, name, allow_zero=True)
 
 
 def check_choice(*choices: str) -> Callable[[Any, str], str]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from alcore.features import DEFAULT_CHUNK, as_samples
-from alcore.nngp import check_batch_size
+from alcore._util import check_batch_size
+from alcore.nngp import DEFAULT_CHUNK, as_samples
 from alcore.strategies.base import AcquisitionContext, Selection, Strategy, draw_samples, top_b
 
 __all__ = ["mc_variance_scores", "select_mc_variance", "STRATEGY"]

@@ -6,7 +6,7 @@ posterior variance over a target set R (the pool by default, standing in for the
 distribution; or ``ctx.X_target`` with ``target="target"`` — opt-in, so that passing the test
 design as X_target never silently steers the selection; ``"auto"`` uses X_target when given).
 
-Derivation in the feature space of :mod:`alcore.features` (M = Φ_Aᵀ Φ_A + reg·I over the
+Derivation in the feature space of :mod:`alcore.nngp.features` (M = Φ_Aᵀ Φ_A + reg·I over the
 conditioning set A; posterior var_t = reg·φ_tᵀ M⁻¹ φ_t).  Adding candidate q with noise
 reg changes M⁻¹ by Sherman–Morrison, u_q = M⁻¹ φ_q, a_q = φ_qᵀ u_q:
 
@@ -22,17 +22,17 @@ M'⁻¹ = M⁻¹ - u* u*ᵀ/(1 + a*) turns u_q into u_q - c_q u*/(1 + a*) with c
 (M⁻¹ the matrix before the update): two (P, T) mat-vecs per pick and output —
 O(P·T) per pick, O(P·T·B) per batch, no P×P and no P×T writes after the start
 (the initial a and n cost O(P·T²), chunked).  Several outputs: one M and G per output,
-gains summed.  float32 (P, T) features are a screen only: candidates that may be the best
-under per-point rounding-error bounds are re-evaluated in float64 from the samples, so the
-picks are those of the float64 rule.  Scores are the gain (summed variance reduction, absolute units) at pick time.
+gains summed.  float32 (P, T) features are a screen only (:mod:`alcore.nngp.screening`):
+candidates that may be the best under per-point rounding-error bounds are re-evaluated in
+float64 from the samples, so the picks are those of the float64 rule.  Scores are the gain (summed variance reduction, absolute units) at pick time.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from alcore.features import DEFAULT_CHUNK, as_samples, features, row_features
-from alcore.nngp import check_batch_size, prepare
+from alcore._util import check_batch_size
+from alcore.nngp import DEFAULT_CHUNK, Float32Screen, as_samples, features, prepare
 from alcore.strategies.base import (
     AcquisitionContext,
     Selection,
@@ -62,7 +62,8 @@ def select_ivr(
     chunk_size: int = DEFAULT_CHUNK,
 ) -> Selection:
     """Greedy IVR batch from MC samples (train (n,T[,k]), pool (P,T[,k]), target (m,T[,k]))."""
-    phi_pool, system, pool_samples = prepare(train, pool, reg, pool_dtype, return_samples=True)
+    prepared = prepare(train, pool, reg, pool_dtype)
+    phi_pool, system, pool_samples = prepared.phi_pool, prepared.system, prepared.pool_samples
     k, n_pool, t = phi_pool.shape
     b = check_batch_size(batch_size, n_pool)
     if target is None:
@@ -72,7 +73,8 @@ def select_ivr(
         if tg.shape[1:] != (t, k):
             raise ValueError(f"target has (T, k)={tg.shape[1:]}, pool has (T, k)={(t, k)}")
         features(tg[:chunk_size], np.float64, "target")  # validation (finite) of a first chunk
-    exact = phi_pool.dtype != np.float64
+    screen = Float32Screen(phi_pool, pool_samples)
+    exact = screen.active
 
     # G = Φ_Rᵀ Φ_R in float64 from the samples (chunked), then a_q and n_q for every candidate
     gram = np.zeros((k, t, t))
@@ -91,9 +93,7 @@ def select_ivr(
             num[j, start:stop] = np.einsum("ij,ij->i", u @ gram[j], u)
 
     if exact:  # per-point bounds on the float32 errors of a and n (see module docstring)
-        gamma = 2.0 * t * float(np.finfo(phi_pool.dtype).eps)
-        norms = np.sqrt(np.stack([np.einsum("ij,ij->i", phi_pool[j], phi_pool[j], dtype=np.float64)
-                                  for j in range(k)]))
+        gamma = screen.gamma
         err_a = 2.0 * gamma * a
         err_n = 2.0 * gamma * num
 
@@ -108,12 +108,12 @@ def select_ivr(
         if exact:  # float32 screening: decide every candidate that may be the best in float64
             one = 1.0 + a
             gerr = reg * ((err_n + num * err_a / one) / one).sum(axis=0)
-            lower = float(np.max(gain - gerr))
-            cand = np.flatnonzero(gain + gerr >= min(lower, gain[q] * (1.0 - NEAR_TIE_RTOL)))
+            cand = screen.candidates(gain, gerr, NEAR_TIE_RTOL)
             if cand.size > 1:
                 err_a[:, cand] = 0.0
                 err_n[:, cand] = 0.0
-                phi_c = row_features(pool_samples, cand)
+                screen.n_exact += cand.size
+                phi_c = screen.exact_features(cand)
                 for j in range(k):
                     u = phi_c[j] @ system.minv[j]
                     a[j, cand] = np.einsum("ij,ij->i", u, phi_c[j])
@@ -125,28 +125,25 @@ def select_ivr(
         taken[q] = True
         if i + 1 == b:
             break
-        phi_q_all = row_features(pool_samples, np.array([q]))[:, 0] if exact else phi_pool[:, q]
+        phi_q_all = screen.exact_features(np.array([q]))[:, 0]
         for j in range(k):
-            minv = system.minv[j]
-            phi_q = np.asarray(phi_q_all[j], dtype=np.float64)
-            u = minv @ phi_q
-            a_q = float(phi_q @ u)
+            u, a_q = system.solve(j, phi_q_all[j])
             gu = gram[j] @ u
-            w = minv @ gu
+            w = system.minv[j] @ gu  # M⁻¹ before the update
             s = float(u @ gu)
             # two mat-vecs (measured faster than one (P,T)x(T,2) gemm with OpenBLAS)
             c = (phi_pool[j] @ u.astype(phi_pool.dtype)).astype(np.float64)
             e = (phi_pool[j] @ w.astype(phi_pool.dtype)).astype(np.float64)
             inv = 1.0 / (1.0 + a_q)
             if exact:  # |δc| <= γ‖φ_p‖‖u‖, |δe| <= γ‖φ_p‖‖w‖ (dot products of length T)
-                dc = gamma * np.linalg.norm(u) * norms[j]
-                de = gamma * np.linalg.norm(w) * norms[j]
+                dc = screen.dot_error(j, u)
+                de = screen.dot_error(j, w)
                 ac, ae = np.abs(c), np.abs(e)
                 err_a[j] += 2.0 * inv * ac * dc
                 err_n[j] += 2.0 * inv * (ae * dc + ac * de) + 2.0 * s * inv * inv * ac * dc
             a[j] -= c * c * inv
             num[j] += c * (c * (s * inv * inv) - 2.0 * inv * e)
-            system.add(j, phi_q)
+            system.update(j, u, a_q)
         np.maximum(a, 0.0, out=a)
         np.maximum(num, 0.0, out=num)
     return Selection(indices=idx, scores=scores)

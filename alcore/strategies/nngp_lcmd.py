@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from alcore.features import DEFAULT_CHUNK, features
-from alcore.nngp import check_batch_size, prepare
+from alcore._util import check_batch_size
+from alcore.nngp import DEFAULT_CHUNK, prepare
 from alcore.strategies.base import (
     AcquisitionContext,
     Selection,
@@ -49,9 +49,9 @@ def kernel_features(
     chunk_size: int = DEFAULT_CHUNK,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features (ψ_train (n, kT), ψ_pool (P, kT)) whose inner products are the kernel."""
-    phi_pool, system = prepare(train, pool, reg, dtype)
+    prepared = prepare(train, pool, reg, dtype)
+    phi_pool, system, phi_train = prepared.phi_pool, prepared.system, prepared.phi_train
     k, n_pool, t = phi_pool.shape
-    phi_train = features(train, np.float64, "train")
     n = phi_train.shape[1]
     psi_pool = np.empty((n_pool, k * t), dtype=dtype)
     psi_train = np.empty((n, k * t), dtype=np.float64)

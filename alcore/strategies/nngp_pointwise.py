@@ -9,7 +9,7 @@ and on earlier picks barely moves the variances, and the strategy behaves much l
 
 from __future__ import annotations
 
-from alcore.strategies.nngp import nngp_strategy
+from alcore.strategies.nngp_variance import nngp_strategy
 
 __all__ = ["STRATEGY"]
 

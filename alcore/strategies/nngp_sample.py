@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from alcore.nngp import GreedyVariance, check_batch_size, prepare
+from alcore._util import check_batch_size
+from alcore.nngp import GreedyVariance, prepare
 from alcore.strategies.base import (
     AcquisitionContext,
     Selection,
@@ -53,12 +54,12 @@ def select_sample(
     seed: int = 0,
 ) -> Selection:
     """Draw a batch ∝ posterior variance^β from MC samples; ``reg`` absolute."""
-    phi_pool, system, pool_samples = prepare(train, pool, reg, np.float32, return_samples=True)
-    n_pool = phi_pool.shape[1]
+    prepared = prepare(train, pool, reg, np.float32)
+    n_pool = prepared.phi_pool.shape[1]
     b = check_batch_size(batch_size, n_pool)
     beta = check_nonneg_float(beta, "beta")
     rng = np.random.default_rng([int(seed), _STREAM])
-    state = GreedyVariance(phi_pool, system, pool_samples)
+    state = GreedyVariance(prepared)
     if not greedy:
         v = state.variance
         idx = top_b(sampling_keys(v, beta, rng.gumbel(size=n_pool)), b)

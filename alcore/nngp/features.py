@@ -1,4 +1,4 @@
-"""The low-rank feature core shared by every NNGP acquisition strategy.
+"""The low-rank feature core shared by every NNGP acquisition strategy (``alcore.nngp.features``).
 
 Why a feature map
 -----------------
@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import linalg
+
+from alcore._util import check_float
 
 __all__ = [
     "as_samples",
@@ -72,13 +74,7 @@ def as_samples(samples: np.ndarray, name: str = "samples") -> np.ndarray:
 
 def check_reg(reg: float, name: str = "reg") -> float:
     """Validate a noise variance: a finite float > 0 (reg = 0 makes M singular for n < T)."""
-    try:
-        value = float(reg)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive float, got {reg!r}") from None
-    if not np.isfinite(value) or value <= 0.0:
-        raise ValueError(f"{name} must be a finite float > 0, got {reg!r}")
-    return value
+    return check_float(reg, name)
 
 
 def features(
@@ -181,6 +177,18 @@ class FeatureSystem:
                 out[j] = row_quadratic(phi[j], self.minv[j], chunk_size)
         return out
 
+    def solve(self, j: int, phi_q: np.ndarray) -> tuple[np.ndarray, float]:
+        """``(u, a)`` with u = M_j⁻¹ φ_q and a = φ_qᵀ u for features ``phi_q`` (T,); no change."""
+        phi_q = np.asarray(phi_q, dtype=np.float64)
+        u = self.minv[j] @ phi_q
+        return u, float(phi_q @ u)
+
+    def update(self, j: int, u: np.ndarray, a: float) -> None:
+        """The Sherman–Morrison step M_j'⁻¹ = M_j⁻¹ - u uᵀ / (1 + a), from :meth:`solve`'s
+        ``(u, a)`` (for callers that need M_j⁻¹ itself between the two, as IVR does)."""
+        self.minv[j] -= np.outer(u, u) / (1.0 + a)
+        self.n_added += 1
+
     def add(self, j: int, phi_q: np.ndarray) -> tuple[np.ndarray, float]:
         """Add one point with features ``phi_q`` (T,) to output j's conditioning set.
 
@@ -188,10 +196,6 @@ class FeatureSystem:
         which is what the pool-wide rank-1 corrections need:
         M'⁻¹ = M⁻¹ - u uᵀ / (1 + a).
         """
-        phi_q = np.asarray(phi_q, dtype=np.float64)
-        minv = self.minv[j]
-        u = minv @ phi_q
-        a = float(phi_q @ u)
-        minv -= np.outer(u, u) / (1.0 + a)
-        self.n_added += 1
+        u, a = self.solve(j, phi_q)
+        self.update(j, u, a)
         return u, a

@@ -1,4 +1,4 @@
-"""``nngp`` — greedy maximum NNGP posterior variance (Tsymbalov et al., arXiv 1902.10350).
+"""``nngp`` (this module: ``nngp_variance``) — greedy maximum NNGP posterior variance (Tsymbalov et al., arXiv 1902.10350).
 
 With features Φ of shared-mask MC samples (K = ΦΦᵀ) and M = Φ_Aᵀ Φ_A + reg·I over the
 training set A,
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from alcore.nngp import check_batch_size, posterior_variance, select_batch
+from alcore._util import check_batch_size
+from alcore.nngp import greedy_batch, posterior_variance
 from alcore.strategies.base import (
     AcquisitionContext,
     Selection,
@@ -40,7 +41,7 @@ def select_nngp(
     ``reg`` is absolute here; scores are the posterior variance of each pick when picked.
     """
     if greedy:
-        idx, scores = select_batch(train, pool, batch_size, reg, return_scores=True)
+        idx, scores = greedy_batch(train, pool, batch_size, reg)
         return Selection(indices=idx, scores=scores)
     v = posterior_variance(train, pool, reg)
     idx = top_b(v, check_batch_size(batch_size, v.shape[0]))

@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from alcore._util import seed_int
 from alcore.model.activations import get_activation
 
 #: Memory budget (bytes) for the largest float32 activation tensor of one chunk.
@@ -111,18 +112,13 @@ def draw_shared_masks(widths: Sequence[int], T: int, dropout: float | Sequence[f
     return [dropout_mask((T, w), p, gen, device) if p > 0 else None for w, p in zip(widths, rates)]
 
 
-def _block_seed(seed: int, block: int) -> int:
-    return int(np.random.SeedSequence([int(seed), int(block)]).generate_state(1, dtype=np.uint64)[0]
-               & 0x7FFF_FFFF_FFFF_FFFF)
-
-
 def _pointwise_masks(start: int, stop: int, T: int, widths: Sequence[int], rates: Sequence[float],
                      seed: int, device: torch.device) -> list[torch.Tensor | None]:
     """Masks ``(stop-start, T, width)`` per hidden layer (None where the rate is 0), drawn per block of points."""
     parts: list[list[torch.Tensor]] = [[] for _ in widths]
     b0, b1 = start // POINTWISE_BLOCK, (stop - 1) // POINTWISE_BLOCK
     for block in range(b0, b1 + 1):
-        gen = torch.Generator(device="cpu").manual_seed(_block_seed(seed, block))
+        gen = torch.Generator(device="cpu").manual_seed(seed_int(seed, block))
         lo = block * POINTWISE_BLOCK
         s, e = max(start, lo) - lo, min(stop, lo + POINTWISE_BLOCK) - lo
         for i, (w, p) in enumerate(zip(widths, rates)):

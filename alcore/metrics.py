@@ -16,17 +16,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from alcore._util import as_2d
+
 #: half-width of the central 90% interval of a standard normal
 Z90 = 1.6448536269514722
-
-
-def _as_2d(name: str, a) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 1-D or 2-D; got shape {a.shape}")
-    return a
 
 
 def regression_metrics(y_true, y_pred, y_std=None, output_names: Sequence[str] | None = None) -> dict:
@@ -39,8 +32,8 @@ def regression_metrics(y_true, y_pred, y_std=None, output_names: Sequence[str] |
     ``*_per_output``.  R² of a constant target (zero variance) is defined, not NaN: 1 for
     an exact fit, 0 otherwise, so that the result stays JSON-serialisable.
     """
-    yt = _as_2d("y_true", y_true)
-    yp = _as_2d("y_pred", y_pred)
+    yt = as_2d("y_true", y_true)
+    yp = as_2d("y_pred", y_pred)
     if yt.shape != yp.shape:
         raise ValueError(f"y_pred has shape {yp.shape} but y_true has {yt.shape}")
     n, k = yt.shape
@@ -75,7 +68,7 @@ def regression_metrics(y_true, y_pred, y_std=None, output_names: Sequence[str] |
         "r2": float(np.mean(r2)), "r2_per_output": [float(v) for v in r2],
     }
     if y_std is not None:
-        s = _as_2d("y_std", y_std)
+        s = as_2d("y_std", y_std)
         if s.shape != yt.shape:
             raise ValueError(f"y_std has shape {s.shape} but y_true has {yt.shape}")
         if not np.all(np.isfinite(s)) or np.any(s <= 0):

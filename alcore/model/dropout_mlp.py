@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from alcore import mc
+from alcore._util import as_2d, seed_int
 from alcore.model import state as state_fmt
 from alcore.model.activations import ACTIVATIONS, get_activation
 from alcore.model.network import ProgressFn, StackedMLP, TrainSettings, train_stacked
@@ -81,22 +82,6 @@ class CrossValidation:
     rows: np.ndarray                # (m,) the rows predicted: all rows, or those of the held-out folds run
     folds: np.ndarray               # (n,) fold of each row
     seconds: float
-
-
-def seed_int(*parts: int) -> int:
-    """A 63-bit seed derived from integer parts (independent streams for (seed, member, purpose))."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, dtype=np.uint64)[0]
-               & 0x7FFF_FFFF_FFFF_FFFF)
-
-
-def as_2d(name: str, a, dtype=np.float64) -> np.ndarray:
-    """``a`` as a 2-D float array (a 1-D array becomes one column); ValueError naming ``name``."""
-    a = np.asarray(a, dtype=dtype)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 1-D or 2-D; got shape {a.shape}")
-    return a
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:

@@ -143,6 +143,10 @@ def test_strategy_params_in_section_are_gathered() -> None:
     assert cfg.acquisition.params == {"beta": 2.0}
     with pytest.raises(ConfigError, match="acquisition.beta: unknown key"):
         parse_config({**raw, "acquisition": {"strategy": "nngp", "beta": 2.0}})
+    # without ``strategy`` the parameters are those of the default strategy (nngp_lcmd)
+    default = parse_config({**raw, "acquisition": {"kernel": "prior"}})
+    assert default.acquisition.strategy == "nngp_lcmd"
+    assert default.acquisition.params == {"kernel": "prior"}
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:

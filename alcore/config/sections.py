@@ -42,21 +42,9 @@ __all__ = [
     "STEPS_MAX",
 ]
 
-# The documented strategy names; used only when alcore.strategies cannot be imported (so that
-# ``alflow validate`` still works in a broken environment and names the real problem later).
-_FALLBACK_STRATEGIES = (
-    "random",
-    "mc_variance",
-    "nngp",
-    "nngp_pointwise",
-    "nngp_ivr",
-    "nngp_lcmd",
-    "nngp_sample",
-)
-
 #: Largest ``campaign.seed``: 32 bits, the seed range every generator accepts (numpy's legacy
-#: ``RandomState``, torch, CUDA). The campaign derives further seeds from it (``seed * 100_003 +
-#: iteration`` for the MC masks, ``seed * 1000 + iteration`` for the model); with 32 bits those
+#: ``RandomState``, torch, CUDA). The campaign derives every further seed from it in one place,
+#: :func:`alcore.campaign.seeds.seeds` (at most ``100_003 * seed + iteration``); with 32 bits those
 #: stay far below torch's ``manual_seed`` limit of 2**64 - 1.
 SEED_MAX = 2**32 - 1
 
@@ -69,26 +57,19 @@ _INT64_MAX = 2**63 - 1
 
 
 def strategy_names() -> list[str]:
-    """Registered acquisition strategies, imported lazily (the registry pulls in torch)."""
-    try:
-        from alcore import strategies  # noqa: PLC0415  (lazy on purpose)
+    """Registered acquisition strategies (the registry, numpy and scipy only, is imported when
+    an acquisition section is checked, not when this module loads)."""
+    from alcore import strategies  # noqa: PLC0415  (lazy on purpose)
 
-        names = list(strategies.available())
-        if names:
-            return names
-    except Exception:  # pragma: no cover - depends on the strategies module being present
-        pass
-    return list(_FALLBACK_STRATEGIES)
+    return list(strategies.available())
 
 
 def strategy_parameters(name: str) -> dict[str, Any] | None:
-    """Parameter defaults of a registered strategy (None when the registry is unavailable)."""
-    try:
-        from alcore import strategies  # noqa: PLC0415
+    """Parameter defaults of strategy ``name``; None when no strategy has that name."""
+    from alcore import strategies  # noqa: PLC0415
 
-        return dict(strategies.get(name).defaults)
-    except Exception:  # pragma: no cover
-        return None
+    record = strategies.REGISTRY.get(name)
+    return None if record is None else dict(record.defaults)
 
 
 def _did_you_mean(value: str, choices: list[str]) -> str:
@@ -323,7 +304,9 @@ class AcquisitionSection(_Section):
         extra = {k: v for k, v in data.items() if k not in known}
         if not extra:
             return data
-        accepted = strategy_parameters(str(data.get("strategy", "nngp"))) or {}
+        # a section without ``strategy`` takes the default strategy's parameters
+        strategy = data.get("strategy", cls.model_fields["strategy"].default)
+        accepted = strategy_parameters(str(strategy)) or {}
         moved = {k: v for k, v in extra.items() if k in accepted}
         if not moved:
             return data  # leave the unknown keys for extra="forbid" to name
@@ -343,9 +326,7 @@ class AcquisitionSection(_Section):
 
     @model_validator(mode="after")
     def _params_of_strategy(self) -> "AcquisitionSection":
-        accepted = strategy_parameters(self.strategy)
-        if accepted is None:
-            return self
+        accepted = strategy_parameters(self.strategy) or {}  # the name was checked above
         unknown = sorted(set(self.params) - set(accepted))
         if unknown:
             hint = _did_you_mean(unknown[0], sorted(accepted))
@@ -354,17 +335,14 @@ class AcquisitionSection(_Section):
                 f"params.{unknown[0]}: not a parameter of strategy '{self.strategy}'{hint} "
                 f"(it accepts: {allowed})"
             )
-        try:
-            from alcore import strategies  # noqa: PLC0415
+        from alcore import strategies  # noqa: PLC0415
 
-            strat = strategies.get(self.strategy)
-            for key, check in strat.validators.items():
-                if key in self.params:
+        for key, check in strategies.get(self.strategy).validators.items():
+            if key in self.params:
+                try:
                     check(self.params[key], key)
-        except ValueError as exc:
-            raise ValueError(f"params: {exc}") from None
-        except Exception:  # pragma: no cover - registry problems surface at run time
-            pass
+                except ValueError as exc:
+                    raise ValueError(f"params: {exc}") from None
         return self
 
 

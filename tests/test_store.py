@@ -50,6 +50,7 @@ def test_roundtrip_all_fields(tmp_path):
         assert r.failure_reasons[1] == "diverged" and r.attempts[1] == 3
         assert r.workers[3] == "w1" and r.wall_times[3] == 0.5
         assert list(r.pending_indices()) == [4, 7]
+        assert r.status_counts() == {"unlabelled": r.n_pool - 4, "requested": 2, "labelled": 1, "failed": 1}
         assert r.finished_iterations() == [0]
         its = r.iterations
         assert [it["iteration"] for it in its] == [0, 1]

@@ -98,8 +98,7 @@ def drive(session: CampaignSession, steps: Steps | None = None,
         "first_iteration": start.iteration,
         "iterations_run": ran,
         "next_iteration": it,
-        "labelled": int(len(session.store.labelled_indices())),
-        "failed": int(len(session.store.failed_indices())),
+        **{key: n for key, n in session.store.status_counts().items() if key in ("labelled", "failed")},
     }
 
 

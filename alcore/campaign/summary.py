@@ -18,7 +18,8 @@ def history(session: CampaignSession) -> dict[str, Any]:
     recs = iteration_records(store)
     its = [{"iteration": i, "metrics": recs[i].get("metrics") or {},
             "timings": recs[i].get("timings") or {}} for i in finished_iterations(recs)]
-    labelled, failed = int(len(store.labelled_indices())), int(len(store.failed_indices()))
+    counts = store.status_counts()
+    labelled, failed = counts["labelled"], counts["failed"]
     return {"iterations": its, "labelled": labelled, "failed": failed, "spent": labelled + failed,
             "budget": session.config.label_budget, "name": session.config.campaign.name}
 
@@ -31,6 +32,7 @@ def status(store_path: str | os.PathLike) -> dict[str, Any]:
         recs = iteration_records(st)
         cfg = st.config or {}
         done = finished_iterations(recs)
+        counts = st.status_counts()
         per_it = [{
             "iteration": i,
             "selected": len(r.get("selected") or []),
@@ -50,10 +52,7 @@ def status(store_path: str | os.PathLike) -> dict[str, Any]:
             "oracle": (st.oracle_info or {}).get("name"),
             "strategy": acq.get("strategy"),
             "pool": int(st.n_pool),
-            "labelled": int(len(st.labelled_indices())),
-            "failed": int(len(st.failed_indices())),
-            "requested": int(len(st.requested_indices())),
-            "unlabelled": int(len(st.unlabelled_indices())),
+            **{key: counts[key] for key in ("labelled", "failed", "requested", "unlabelled")},
             "label_budget": planned,
             "iteration": done[-1] if done else None,
             "iterations_planned": int(budget.get("iterations", 0)),

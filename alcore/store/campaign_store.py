@@ -342,6 +342,13 @@ class CampaignStore:
     def n_labelled(self) -> int:
         return int(np.count_nonzero(self._st.status == StoreStatus.LABELLED))
 
+    def status_counts(self) -> dict[str, int]:
+        """Points per status, keyed by the one spelling (``StoreStatus.text``: "unlabelled",
+        "requested", "labelled", "failed"): what every summary of a store reports."""
+        with self._mutex:
+            counts = np.bincount(self._st.status.astype(np.intp), minlength=len(StoreStatus))
+        return {s.text: int(counts[s]) for s in StoreStatus}
+
     @property
     def duplicates_ignored(self) -> int:
         """Labels/failures for already labelled points that were ignored (since open)."""

@@ -36,17 +36,22 @@ def _names(info: dict, key: str, n: int, prefix: str) -> list[str]:
 
 def check_target(store_path: str | os.PathLike, out_path: str | os.PathLike,
                  force: bool = False) -> Path:
-    """The output path, or :class:`ExportTargetError` naming why it may not be written."""
+    """The output path, or :class:`ExportTargetError` naming why it may not be written.
+
+    The one rule for every file a command writes next to a store (``alflow export``,
+    ``predict -o``, ``export-model``): never the store or one of its files (also through a
+    symlink), never a directory, an existing file only with ``force``.
+    """
     out = Path(out_path)
     files = StoreFiles.of(store_path)
     if files.owns(out):
         raise ExportTargetError(
-            f"refusing to export onto {out}: it is the store {files.given} or one of its "
+            f"refusing to write {out}: it is the campaign store {files.given} or one of its "
             "files (journal, lock, temp, stop); choose another output path")
     if out.is_dir():
-        raise ExportTargetError(f"export output {out} is a directory; name a file")
+        raise ExportTargetError(f"output {out} is a directory; give a file name")
     if os.path.lexists(out) and not force:
-        raise ExportTargetError(f"{out} already exists; pass --force to overwrite it")
+        raise ExportTargetError(f"output {out} already exists; pass --force to overwrite it")
     return out
 
 

@@ -7,7 +7,6 @@ Shared by ``alflow predict`` and ``alflow export-model``; the rules are the stor
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -16,17 +15,15 @@ from flows.cli.errors import UserError
 
 
 def check_output_path(out: Path, store: Path, *, force: bool) -> Path:
-    """``out`` if a command may write it; a UserError (nothing written) otherwise."""
-    from alcore.store.files import StoreFiles
+    """``out`` if a command may write it; a UserError (nothing written) otherwise (the rule is
+    the store's :func:`alcore.store.export.check_target`)."""
+    from alcore.store.errors import ExportTargetError
+    from alcore.store.export import check_target
 
-    if StoreFiles.of(store).owns(out):
-        raise UserError(f"refusing to write {out}: it is the campaign store {store} or one of "
-                        "its files (journal, lock, temp, stop); choose another output path")
-    if out.is_dir():
-        raise UserError(f"output {out} is a directory; give a file name")
-    if os.path.lexists(out) and not force:
-        raise UserError(f"output {out} already exists; pass --force to overwrite it")
-    return out
+    try:
+        return check_target(store, out, force)
+    except ExportTargetError as exc:
+        raise UserError(str(exc)) from None
 
 
 def write_atomically(out: Path, write: Callable[[IO[bytes]], None], *, force: bool) -> None:

@@ -19,8 +19,11 @@ import os
 from functools import lru_cache
 from datetime import datetime, time as dtime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+if TYPE_CHECKING:
+    from alcore.config.sections import BudgetSection
 
 __all__ = [
     "FAR_AWAY",
@@ -90,10 +93,9 @@ def machine_timezone() -> tzinfo:
     return datetime.now().astimezone().tzinfo or timezone.utc
 
 
-def deadline_timezone(budget: Any) -> tzinfo:
+def deadline_timezone(budget: BudgetSection) -> tzinfo:
     """The time zone of ``budget.deadline``: ``budget.timezone`` or the machine's."""
-    name = getattr(budget, "timezone", None)
-    return ZoneInfo(name) if name else machine_timezone()
+    return ZoneInfo(budget.timezone) if budget.timezone else machine_timezone()
 
 
 def _hhmm(text: str) -> dtime:
@@ -101,7 +103,7 @@ def _hhmm(text: str) -> dtime:
     return dtime(h, m)
 
 
-def resolve_deadline(budget: Any, now: datetime | None = None) -> datetime | None:
+def resolve_deadline(budget: BudgetSection, now: datetime | None = None) -> datetime | None:
     """The deadline of a run starting at ``now``, timezone-aware; ``None`` without a deadline.
 
     ``budget`` is a :class:`~alcore.config.BudgetSection` (``deadline`` "HH:MM", ``timezone``).
@@ -109,7 +111,7 @@ def resolve_deadline(budget: Any, now: datetime | None = None) -> datetime | Non
     zone, a naive one is read as wall-clock time in that zone. The result is the first
     ``HH:MM`` strictly after ``now`` (a non-existent time on a DST change moves forward).
     """
-    if getattr(budget, "deadline", None) is None:
+    if budget.deadline is None:
         return None
     tz = deadline_timezone(budget)
     if now is None:
@@ -129,7 +131,7 @@ def resolve_deadline(budget: Any, now: datetime | None = None) -> datetime | Non
     raise AssertionError("unreachable: a wall-clock time recurs every day")  # pragma: no cover
 
 
-def deadline_warning(budget: Any, now: datetime | None = None) -> str | None:
+def deadline_warning(budget: BudgetSection, now: datetime | None = None) -> str | None:
     """A warning text when ``budget.deadline`` resolves to more than :data:`FAR_AWAY` ahead."""
     now_aware = _aware_now(budget, now)
     deadline = resolve_deadline(budget, now_aware)
@@ -151,7 +153,7 @@ def describe_deadline(deadline: datetime) -> str:
     return deadline.strftime("%Y-%m-%d %H:%M ") + abbrev + (f" ({key})" if key and key != abbrev else "")
 
 
-def _aware_now(budget: Any, now: datetime | None) -> datetime:
+def _aware_now(budget: BudgetSection, now: datetime | None) -> datetime:
     tz = deadline_timezone(budget)
     if now is None:
         return datetime.now(tz)

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from alcore.config.sections import ModelSection
 
 __all__ = ["MemoryEstimate", "estimate_memory", "network_parameters", "format_bytes", "COPIES_PER_PARAMETER"]
 
@@ -49,12 +52,12 @@ def network_parameters(d: int, hidden: Sequence[int], k: int) -> int:
     return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
-def estimate_memory(model: object, samples: int, d: int, k: int, pool_size: int) -> MemoryEstimate:
+def estimate_memory(model: ModelSection, samples: int, d: int, k: int, pool_size: int) -> MemoryEstimate:
     """Peak-memory lower bound for ``model`` (a ``ModelSection``), ``samples`` MC samples
     (``acquisition.samples``), ``d`` inputs, ``k`` outputs and a pool of ``pool_size`` points."""
     defaults = _model_defaults()
-    members = getattr(model, "n_members", None) or defaults["n_members"]
-    batch = getattr(model, "batch_size", None) or defaults["batch_size"]
+    members = model.n_members or defaults["n_members"]
+    batch = model.batch_size or defaults["batch_size"]
     hidden = effective_hidden(model)
     params = network_parameters(d, hidden, k)
     network = (members * params * COPIES_PER_PARAMETER * _FLOAT32
@@ -74,19 +77,15 @@ def format_bytes(n: float) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def effective_hidden(model: object) -> list[int]:
+def effective_hidden(model: ModelSection) -> list[int]:
     """``model.hidden``, or DropoutMLP's default layer sizes when the config leaves it out."""
-    hidden = getattr(model, "hidden", None)
-    return list(hidden) if hidden is not None else list(_model_defaults()["hidden"])
+    return list(model.hidden) if model.hidden is not None else list(_model_defaults()["hidden"])
 
 
 def _model_defaults() -> dict:
     """``DropoutMLP``'s own defaults for the keys a config may leave out."""
-    try:
-        from alcore.model import DropoutMLP  # noqa: PLC0415 (torch; only when estimating)
+    from alcore.model import DropoutMLP  # noqa: PLC0415 (torch; only when estimating)
 
-        params = inspect.signature(DropoutMLP.__init__).parameters
-        return {"n_members": int(params["n_members"].default), "batch_size": int(params["batch_size"].default),
-                "hidden": tuple(int(h) for h in params["hidden"].default)}
-    except Exception:  # noqa: BLE001 - a broken model module surfaces at training; estimate anyway
-        return {"n_members": 1, "batch_size": 64, "hidden": (128, 128)}
+    params = inspect.signature(DropoutMLP.__init__).parameters
+    return {"n_members": int(params["n_members"].default), "batch_size": int(params["batch_size"].default),
+            "hidden": tuple(int(h) for h in params["hidden"].default)}

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from alcore.config.errors import ConfigError
-from alcore.config.sections import CampaignConfig, _did_you_mean
+from alcore.config.sections import CampaignConfig, did_you_mean
 
 __all__ = ["load_config", "parse_config", "is_path_param"]
 
@@ -44,7 +44,7 @@ def _format_error(err: dict[str, Any]) -> str:
         allowed = list(parent.model_fields) if parent is not None else (
             _ROOT_SECTIONS if len(loc) == 1 else []
         )
-        hint = _did_you_mean(loc[-1], allowed) if allowed else ""
+        hint = did_you_mean(loc[-1], allowed) if allowed else ""
         listing = f" (allowed: {', '.join(allowed)})" if allowed and not hint else ""
         return f"{path}: unknown key{hint}{listing}"
     if kind == "missing":
@@ -57,7 +57,7 @@ def _format_error(err: dict[str, Any]) -> str:
         got = err.get("input")
         return (
             f"{path}: {got!r} is not one of {', '.join(choices)}"
-            f"{_did_you_mean(str(got), choices)}"
+            f"{did_you_mean(str(got), choices)}"
         )
     if not loc:
         return msg  # a cross-section check: its message names the keys

@@ -72,7 +72,7 @@ def strategy_parameters(name: str) -> dict[str, Any] | None:
     return None if record is None else dict(record.defaults)
 
 
-def _did_you_mean(value: str, choices: list[str]) -> str:
+def did_you_mean(value: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -258,7 +258,7 @@ class ModelSection(_Section):
         from alcore.model.activations import ACTIVATIONS  # noqa: PLC0415  (the one table; pulls in torch)
 
         if v not in ACTIVATIONS:
-            raise ValueError(f"'{v}' is not one of {', '.join(ACTIVATIONS)}{_did_you_mean(v, list(ACTIVATIONS))}")
+            raise ValueError(f"'{v}' is not one of {', '.join(ACTIVATIONS)}{did_you_mean(v, list(ACTIVATIONS))}")
         return v
 
     @field_validator("device")
@@ -321,7 +321,7 @@ class AcquisitionSection(_Section):
     def _known_strategy(cls, v: str) -> str:
         names = strategy_names()
         if v not in names:
-            raise ValueError(f"'{v}' is not one of {', '.join(names)}{_did_you_mean(v, names)}")
+            raise ValueError(f"'{v}' is not one of {', '.join(names)}{did_you_mean(v, names)}")
         return v
 
     @model_validator(mode="after")
@@ -329,7 +329,7 @@ class AcquisitionSection(_Section):
         accepted = strategy_parameters(self.strategy) or {}  # the name was checked above
         unknown = sorted(set(self.params) - set(accepted))
         if unknown:
-            hint = _did_you_mean(unknown[0], sorted(accepted))
+            hint = did_you_mean(unknown[0], sorted(accepted))
             allowed = ", ".join(sorted(accepted)) or "none"
             raise ValueError(
                 f"params.{unknown[0]}: not a parameter of strategy '{self.strategy}'{hint} "

@@ -6,7 +6,7 @@ creates task runs and artifacts; only a browser proves that they are *on screen*
 What it does (see docs/ui.md):
   1. starts a real ``prefect server start`` on 127.0.0.1 (free port, temporary PREFECT_HOME,
      analytics off), waits for ``/api/health``;
-  2. runs a tiny heat2d campaign against it (``alflow run CONFIG`` with PREFECT_API_URL set);
+  2. runs a tiny campaign (an oracle failing in a corner, a deadline) against it (``alflow run CONFIG`` with PREFECT_API_URL set);
   3. opens the UI in the system Chromium (Debian's ``chromium``) through Playwright with
      background networking disabled (never downloads a browser), navigates to the flow run,
      its task runs and its artifacts, asserts on the page text, and saves screenshots.
@@ -233,16 +233,18 @@ def api_get(server: PrefectServer, path: str) -> object:
 # campaign
 # --------------------------------------------------------------------------------------------
 
-TINY_HEAT2D_CONFIG = """\
-# A tiny heat2d campaign for the UI check: seconds of compute per iteration on 2 cores.
+TINY_CONFIG = """\
+# A tiny campaign for the UI check: seconds of compute per iteration on 2 cores. Its oracle
+# fails in a corner of the box (as real solvers diverge), it has a deadline in a named time
+# zone and asks for the Dask dashboard, so the summary shows failures, deadline and link.
 [campaign]
-name = "ui-check-heat2d"
+name = "ui-check-campaign"
 store = "{store}"
 seed = 0
 
 [oracle]
-name = "heat2d"
-params = {{ n = 16, b = 2 }}
+name = "ui_oracle.py:f"
+bounds = [[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]
 
 [pool]
 size = 256
@@ -253,7 +255,7 @@ size = 32
 
 [model]
 hidden = [32, 32]
-epochs = 40
+epochs = 60
 batch_size = 16
 patience = 10
 device = "cpu"
@@ -265,20 +267,40 @@ batch_size = 6
 
 [budget]
 initial = 12
-iterations = 3
+iterations = 4
+deadline = "{deadline}"
+timezone = "Europe/Berlin"
 
 [dask]
 workers = 1
-retries = 1
+retries = 0
 timeout = 60
+dashboard = true
 """
+
+UI_ORACLE = '''\
+"""A smooth 3-input test function that "diverges" (raises) where x0 > 0.8, like a real solver."""
+import numpy as np
+
+
+def f(x):
+    if x[0] > 0.8:
+        raise RuntimeError(f"solver diverged at x0={x[0]:.3f} (residual grew past 1e6)")
+    return float(np.sin(3.0 * x[0]) * np.cos(2.0 * x[1]) + 0.5 * x[2] ** 2)
+'''
 
 
 def write_tiny_config(workdir: Path) -> Path:
-    """Write the tiny heat2d config used by the check into ``workdir``."""
+    """Write the tiny config used by the check (and its oracle file) into ``workdir``; its
+    deadline is three hours from now in Europe/Berlin."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
     store = workdir / "ui_check.h5"
     cfg = workdir / "ui_check.toml"
-    cfg.write_text(TINY_HEAT2D_CONFIG.format(store=store.as_posix()))
+    (workdir / "ui_oracle.py").write_text(UI_ORACLE)
+    deadline = (datetime.now(ZoneInfo("Europe/Berlin")) + timedelta(hours=3)).strftime("%H:%M")
+    cfg.write_text(TINY_CONFIG.format(store=store.as_posix(), deadline=deadline))
     return cfg
 
 
@@ -450,6 +472,7 @@ def _store_facts(store_path: Path) -> dict:
             "labels": {int(it["iteration"]): int(it["metrics"].get("labelled", -1)) for it in its},
             "labelled": int(st.n_labelled),
             "failed": int(st.failed_indices().size),
+            "dashboard": bool((st.config.get("dask") or {}).get("dashboard")),
             "name": str(st.config.get("campaign", {}).get("name", "")),
         }
 
@@ -516,6 +539,10 @@ def check_campaign_in_ui(server: PrefectServer, store_path: Path, img_dir: Path,
         text = page_text(page)
         for what, key in keys.items():
             checks.expect(f"artifacts tab shows the {what} artifact", key in text, key)
+        order = [k for k in re.findall(rf"{re.escape(slug)}-(?:summary|metrics|progress)", text)]
+        checks.expect("artifacts tab: one card per artifact, in the order summary, metrics, "
+                      "progress", order == [keys["summary"], keys["metrics"], keys["progress"]],
+                      str(order))
         scroll_to_tabs(page, "Artifacts")
         shots["artifacts"] = str(screenshot(page, img_dir / "ui_artifacts.png"))
 
@@ -533,8 +560,29 @@ def check_campaign_in_ui(server: PrefectServer, store_path: Path, img_dir: Path,
                           "the store)", len(rows_ok) == len(finished),
                           f"{len(rows_ok)}/{len(finished)} rows")
             broken = page.evaluate("() => [...document.images].filter(i => i.complete && "
-                                   "i.naturalWidth === 0).map(i => i.src)")
+                                   "i.naturalWidth === 0).map(i => i.src.slice(0, 60))")
             checks.expect("summary has no broken image", not broken, str(broken))
+            curve = page.evaluate("() => [...document.images].filter(i => i.src.startsWith("
+                                  "'data:image/svg') && i.naturalWidth > 0 && "
+                                  "i.getBoundingClientRect().height > 50).length")
+            checks.expect("summary shows the learning curve as an image (data URI, rendered)",
+                          curve == 1, f"{curve} rendered curve image(s)")
+            for what in ("Labels per hour", "Simulator time per label", "Last label",
+                         "ETA to the budget"):
+                m = re.search(rf"{what}\t([^\n]+)", text)
+                checks.expect(f"summary shows '{what}'", m is not None and m.group(1).strip() != "",
+                              m.group(1)[:80] if m else "missing")
+            m = re.search(r"Deadline\t([^\n]+)", text)
+            checks.expect("summary shows the resolved deadline with date, time and zone",
+                          m is not None and re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d \S+", m.group(1))
+                          is not None, m.group(1)[:90] if m else "missing")
+            if facts["failed"]:
+                checks.expect("summary shows failures by reason",
+                              "Failures by reason" in text and "solver diverged" in text,
+                              f"{facts['failed']} failed in the store")
+            if facts.get("dashboard"):
+                checks.expect("summary links the Dask dashboard", "Dask dashboard" in text
+                              and "/status" in text, "")
             shots["summary"] = str(screenshot(page, img_dir / "ui_summary.png", full_page=True))
 
         # 5. the latest metrics table: one row per finished iteration
@@ -544,6 +592,12 @@ def check_campaign_in_ui(server: PrefectServer, store_path: Path, img_dir: Path,
             text = page_text(page)
             checks.expect("metrics table shows one row per iteration",
                           f"{len(finished)} Items" in text, f"expected '{len(finished)} Items'")
+            cut = page.evaluate("() => [...document.querySelectorAll('table')].map(t => {"
+                                "const r = t.getBoundingClientRect(); const p = t.parentElement"
+                                ".getBoundingClientRect(); return Math.round(Math.max(r.right - "
+                                "p.right, r.right - window.innerWidth))})")
+            checks.expect("metrics table fits the page (no column cut off)",
+                          bool(cut) and max(cut) <= 1, f"overflow px {cut}")
             shots["metrics"] = str(screenshot(page, img_dir / "ui_metrics.png"))
 
         # 6. the progress artifact: labels spent as in the store
@@ -582,6 +636,20 @@ def run_check(img_dir: Path = DEFAULT_IMG_DIR, config: Path | None = None,
             store = _store_path_of(cfg)
             checks.expect("`alflow run` finished and wrote the store", store.exists(), str(store))
             result["campaign_tail"] = out.strip().splitlines()[-3:]
+            lines = out.strip().splitlines()
+            result["start_up_lines"] = [ln for ln in lines if ln.startswith(("starting campaign", "start-up:"))]
+            checks.expect("`alflow run` prints a line per start-up phase",
+                          sum(ln.startswith("start-up:") for ln in lines) >= 3,
+                          f"{len(result['start_up_lines'])} lines")
+            first = next((ln for ln in lines if ln.startswith("starting campaign")), "")
+            checks.expect("`alflow run` start line shows the resolved deadline",
+                          re.search(r"deadline \d{4}-\d\d-\d\d \d\d:\d\d", first) is not None, first[:160])
+            status = subprocess.run([str(VENV_BIN / "alflow"), "status", str(store)], env=server.env,
+                                    capture_output=True, text=True, timeout=120).stdout
+            result["status"] = status.strip().splitlines()
+            checks.expect("`alflow status` shows rate, last label, ETA, deadline and failures",
+                          all(w in status for w in ("labels per hour", "last label", "eta to the budget",
+                                                    "deadline", "failures by reason")), "")
             t2 = time.monotonic()
             result.update(check_campaign_in_ui(server, store, img_dir, checks))
             result["browser_s"] = round(time.monotonic() - t2, 1)
@@ -604,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--empty-only", action="store_true",
                     help="only start the server and screenshot the empty UI")
     ap.add_argument("--config", type=Path, default=None,
-                    help="campaign config to run (default: a tiny heat2d config in a temp dir)")
+                    help="campaign config to run (default: a tiny config in a temp dir)")
     args = ap.parse_args(argv)
     try:
         result = run_check(args.img_dir, args.config, args.empty_only)

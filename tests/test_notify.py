@@ -112,15 +112,8 @@ def test_webhook_is_called_when_a_run_completes_and_when_labels_stop(tmp_path: P
         monkeypatch.setenv("PREFECT_API_URL", prefect_api.api_url)
         monkeypatch.setenv("ALFLOW_TEST_CALLS", str(tmp_path / "calls.log"))
         cfg = write_toml(tmp_path / "c.toml", counting_config(tmp_path, campaign={"name": "notify-me"}))
-        assert main(["notify", str(cfg), "--webhook", url, "--stale-minutes", "0.25"]) == 0
-        assert main(["notify", str(cfg), "--webhook", url, "--stale-minutes", "0.25"]) == 0  # replaces
-
-        from prefect.client.orchestration import get_client
-
-        with get_client(sync_client=True) as client:
-            names = [a.name for a in client.read_automations()]
-        assert names.count("alflow notify-me: run ended") == 1, names
-
+        # a long stale window while the real run goes (its training may pause labels > 15 s)
+        assert main(["notify", str(cfg), "--webhook", url, "--stale-minutes", "10"]) == 0
         state = campaign_flow(str(cfg), return_state=True)
         assert state.is_completed()
         assert _wait_for(lambda: any(r.get("kind") == "run ended" for r in _Hook.received), 60), _Hook.received
@@ -128,11 +121,22 @@ def test_webhook_is_called_when_a_run_completes_and_when_labels_stop(tmp_path: P
         assert ended["event"] == "prefect.flow-run.Completed"
         assert ended["resource"] == "notify-me it 0-2" and ended["campaign"] == "notify-me"
 
-        # The run finished: its last label event is followed by `finished`, so no stale alarm.
-        time.sleep(25)
+        # rerunning replaces the automations (a 15 s window now)
+        assert main(["notify", str(cfg), "--webhook", url, "--stale-minutes", "0.25"]) == 0
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            names = [a.name for a in client.read_automations()]
+        assert names.count("alflow notify-me: run ended") == 1, names
+        assert names.count("alflow notify-me: no new label") == 1, names
+
+        # A label, then the run finishes: no alarm. (The events the flow emits, sent by hand.)
+        emit(LABEL, "notify-me", {"labelled": 1})
+        emit(FINISHED, "notify-me", {"state": "complete"})
+        time.sleep(30)
         assert not any(r.get("kind", "").startswith("no new label") for r in _Hook.received), _Hook.received
 
-        # A run that stores a label and then hangs: the proactive trigger fires.
+        # A label, then silence (a hung simulator): the proactive trigger fires.
         emit(LABEL, "notify-me", {"labelled": 1})
         assert _wait_for(lambda: any(r.get("kind", "").startswith("no new label") for r in _Hook.received),
                          90), _Hook.received

@@ -122,3 +122,4 @@ def test_format_duration() -> None:
     assert format_duration(250) == "4 min 10 s"
     assert format_duration(timedelta(hours=3, minutes=5).total_seconds()) == "3 h 05 min"
     assert format_duration(None) == "–"
+    assert format_duration(3 * 86400 + 4 * 3600 + 59) == "3 d 04 h"

@@ -237,11 +237,13 @@ def campaign_progress(store: CampaignStore, *, budget: int, deadline: datetime |
 
 
 def format_duration(seconds: float | None) -> str:
-    """``3 h 05 min``, ``4 min 10 s``, ``12 s``; ``–`` for unknown."""
+    """``3 d 04 h``, ``3 h 05 min``, ``4 min 10 s``, ``12 s``; ``–`` for unknown."""
     if seconds is None or not math.isfinite(seconds):
         return "–"
     s = int(round(abs(seconds)))
     sign = "-" if seconds < 0 else ""
+    if s >= 2 * 86400:
+        return f"{sign}{s // 86400} d {s % 86400 // 3600:02d} h"
     if s >= 3600:
         return f"{sign}{s // 3600} h {s % 3600 // 60:02d} min"
     if s >= 60:

@@ -2,10 +2,12 @@
 
 Keys are stable per campaign (``<name>-summary``, ``-metrics``, ``-progress``) so the UI's
 Artifacts page shows one evolving entry per campaign, with one version per flow run. Each run
-creates its three artifacts once, at its start and in that order, and then *updates them in
-place* every iteration: the run's Artifacts tab shows three cards in a fixed order instead of
-a new, indistinguishable card per iteration (the UI sorts cards by creation time, newest first,
-so they are created progress → metrics → summary to show the summary first).
+creates its three artifacts once, at its start, and then *updates them in place* every
+iteration: the run's Artifacts tab shows three cards instead of a new, indistinguishable card
+per iteration. That tab lists a run's artifacts by id, descending, and the server draws ids at
+random (uuid4), so three cards would come in a random order; :func:`_create_in_band` draws an
+artifact again (create, delete) until its id falls in its band, which puts them in the fixed
+order summary, metrics, progress (a few extra requests, once per run; checked in the browser).
 
 The summary is markdown the UI renders as is: "how is it going" (labels per hour, simulator
 time per label, last label, ETAs, deadline, failures by reason: :mod:`alcore.campaign.progress`),
@@ -19,6 +21,7 @@ import json
 import math
 import re
 import shlex
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -177,7 +180,8 @@ def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, bu
     steps = ("select", "label", "train", "evaluate")
     means = {}
     for s in steps:
-        vals = [r[f"{s}_s"] for r in rows if isinstance(r.get(f"{s}_s"), (int, float))]
+        vals = [t[s] for t in ((rec.get("timings") or {}) for rec in history)
+                if isinstance(t.get(s), (int, float))]
         means[s] = sum(vals) / len(vals) if vals else None
     lines += ["", "## Time per step (mean seconds per iteration)", "",
               "| " + " | ".join(steps) + " |", "|" + "---|" * len(steps),
@@ -218,8 +222,8 @@ class CampaignArtifacts:
         pct = max(0.0, min(100.0, 100.0 * spent / self.budget))
         desc = f"{self.name}: {spent} of {self.budget} labels spent"
         if self._progress_id is None:
-            self._progress_id = create_progress_artifact(
-                pct, key=artifact_key(self.name, "progress"), description=desc)
+            self._progress_id = _create_in_band(lambda: create_progress_artifact(
+                pct, key=artifact_key(self.name, "progress"), description=desc), *_BANDS["progress"])
         else:
             update_progress_artifact(self._progress_id, pct, description=desc)
 
@@ -239,13 +243,13 @@ class CampaignArtifacts:
                               failures=failures, dashboard=dashboard)
         md_desc = f"{after}: {state} ({spent}/{self.budget} labels)"
         if self._metrics_id is None:
-            self._metrics_id = create_table_artifact(rows, key=artifact_key(self.name, "metrics"),
-                                                     description=table_desc)
+            self._metrics_id = _create_in_band(lambda: create_table_artifact(
+                rows, key=artifact_key(self.name, "metrics"), description=table_desc), *_BANDS["metrics"])
         else:
             _update(self._metrics_id, json.dumps(rows), table_desc)
         if self._summary_id is None:
-            self._summary_id = create_markdown_artifact(md, key=artifact_key(self.name, "summary"),
-                                                        description=md_desc)
+            self._summary_id = _create_in_band(lambda: create_markdown_artifact(
+                md, key=artifact_key(self.name, "summary"), description=md_desc), *_BANDS["summary"])
         else:
             _update(self._summary_id, md, md_desc)
 
@@ -258,3 +262,25 @@ def _update(artifact_id: UUID, data: str, description: str) -> None:
     with get_client(sync_client=True) as client:
         client.update_artifact(artifact_id=artifact_id,
                                artifact=ArtifactUpdate(data=data, description=description))
+
+
+#: First hex digit of each artifact's id: the run's Artifacts tab sorts by id, descending.
+_BANDS: dict[str, tuple[str, str]] = {"summary": ("b", "g"), "metrics": ("5", "b"), "progress": ("0", "5")}
+
+
+def _create_in_band(create: Callable[[], UUID], lo: str, hi: str, tries: int = 40) -> UUID:
+    """Create an artifact, drawing it again until ``lo <= str(id) < hi`` (about 3 tries).
+
+    Why: the UI lists a run's artifacts by id and the server draws ids at random; this fixes
+    their order on screen. After ``tries`` the last one is kept (the order is cosmetic).
+    """
+    from prefect.client.orchestration import get_client
+
+    artifact_id = create()
+    with get_client(sync_client=True) as client:
+        for _ in range(tries):
+            if lo <= str(artifact_id)[0] < hi:
+                break
+            client.delete_artifact(artifact_id)
+            artifact_id = create()
+    return artifact_id

@@ -647,6 +647,15 @@ def run_check(img_dir: Path = DEFAULT_IMG_DIR, config: Path | None = None,
             status = subprocess.run([str(VENV_BIN / "alflow"), "status", str(store)], env=server.env,
                                     capture_output=True, text=True, timeout=120).stdout
             result["status"] = status.strip().splitlines()
+            csv_path = Path(tmp) / "export.csv"
+            subprocess.run([str(VENV_BIN / "alflow"), "export", str(store), "--format", "csv", "-o",
+                            str(csv_path)], env=server.env, capture_output=True, text=True, timeout=120)
+            import csv
+
+            with open(csv_path, newline="") as fh:
+                workers = sorted({row["worker"] for row in csv.DictReader(fh)}) if csv_path.exists() else []
+            checks.expect("`alflow export` records worker names, not addresses",
+                          bool(workers) and all(re.fullmatch(r"worker-\d+", w) for w in workers), str(workers))
             checks.expect("`alflow status` shows rate, last label, ETA, deadline and failures",
                           all(w in status for w in ("labels per hour", "last label", "eta to the budget",
                                                     "deadline", "failures by reason")), "")

@@ -87,7 +87,7 @@ def test_status_shows_pace_deadline_and_failures(tmp_path: Path, capsys) -> None
     assert main(["status", str(tmp_path / "s.h5")]) == 0
     out = capsys.readouterr().out
     assert "labels per hour: 144" in out, out  # 4 gaps of 30 s... 5 evaluations in 100 s
-    assert "simulator time per label: 2 s (total 9 s)" in out, out  # mean of 2, 2, 2, 2, 1
+    assert "simulator time per label: 1.8 s (total 9.0 s)" in out, out  # mean of 2, 2, 2, 2, 1
     assert "last label: 2026-09-21 16:14:50 CEST" in out, out  # shown in the deadline's zone
     assert "eta to the budget: not running" in out, out  # nobody holds the store
     assert "deadline: 2026-09-22 06:30 CEST (Europe/Berlin) (passed)" in out, out
@@ -111,7 +111,8 @@ def test_bars_are_log_scaled() -> None:
 
 
 def test_curve_image_is_an_svg_data_uri_with_a_log_axis() -> None:
-    history = [{"iteration": i, "metrics": {"rmse": r, "labelled": n}, "timings": {}}
+    history = [{"iteration": i, "metrics": {"rmse": r, "labelled": n},
+                "timings": {"select": 0.5, "label": 2.0, "train": 3.0, "evaluate": 0.25}}
                for i, (r, n) in enumerate([(1.0, 10), (0.1, 20), (0.02, 30)])]
     md = summary_markdown("x", history, spent=30, budget=30, failed=0, state="complete", store="/s.h5",
                           progress=[("Labels per hour", "100")], failures=[(2, "error", "solver | diverged")],
@@ -121,6 +122,7 @@ def test_curve_image_is_an_svg_data_uri_with_a_log_axis() -> None:
     svg = base64.b64decode(m.group(1)).decode()
     assert svg.startswith("<svg") and "RMSE (log)" in svg and svg.count("<circle") == 3
     assert "| Labels per hour | 100 |" in md
+    assert "| 0.50 | 2.00 | 3.00 | 0.25 |" in md  # every step's mean time, not only the table's two
     assert "| 2 | error | solver \\| diverged |" in md  # a pipe in a reason does not break the table
     assert "[http://127.0.0.1:8787/status](http://127.0.0.1:8787/status)" in md
     assert log_ticks(0.02, 1.0) == [0.02, 0.05, 0.1, 0.2, 0.5, 1.0]

@@ -85,15 +85,16 @@ def test_failures_grouped_by_kind_and_first_line_of_reason(tmp_path: Path) -> No
         st.mark_requested(np.arange(6), 0, np.zeros(6))
         _label(st, 0, T0)
         for k in (1, 2, 3):
-            st.record_failure(k, f"solver diverged\nstderr tail: step {k}", 1.0, "w", 1,
+            st.record_failure(k, f"solver diverged at x0=0.9{k}\nstderr tail: step {k}", 1.0, "w", 1,
                               kind="error", finished=T0 + k)
         st.record_failure(4, "timed out after 5 s", 5.0, "w", 3, kind="timeout", finished=T0 + 4)
         p = campaign_progress(st, budget=10, now=T0 + 10)
     assert [(g.kind, g.reason, g.count) for g in p.failures] == [
-        ("error", "solver diverged", 3), ("timeout", "timed out after 5 s", 1)]
+        ("error", "solver diverged at x0=0.91 (and similar)", 3), ("timeout", "timed out after 5 s", 1)]
     assert p.failed_share == pytest.approx(4 / 5)
     d = p.to_dict()
-    assert d["failures_by_reason"][0] == {"kind": "error", "reason": "solver diverged", "count": 3}
+    assert d["failures_by_reason"][0] == {"kind": "error", "reason": "solver diverged at x0=0.91 (and similar)",
+                                          "count": 3}
     assert "80% of evaluations" in dict(progress_rows(p))["Labels"]
 
 
@@ -119,6 +120,7 @@ def test_writer_running_sees_the_lock(tmp_path: Path) -> None:
 
 def test_format_duration() -> None:
     assert format_duration(12.4) == "12 s"
+    assert format_duration(2.54) == "2.5 s" and format_duration(0.04) == "40 ms"
     assert format_duration(250) == "4 min 10 s"
     assert format_duration(timedelta(hours=3, minutes=5).total_seconds()) == "3 h 05 min"
     assert format_duration(None) == "–"

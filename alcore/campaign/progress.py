@@ -22,6 +22,7 @@ Rules (documented in the README, "status fields"):
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -140,15 +141,25 @@ def _current_stretch_rate(times: np.ndarray, longest_eval: float) -> float | Non
     return (stretch.size - 1) / span * 3600.0
 
 
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
 def _failure_groups(kinds: np.ndarray, reasons: np.ndarray, limit: int = 8) -> tuple[FailureGroup, ...]:
+    """Group by kind and the first line of the reason with its numbers masked ("diverged at
+    x0=0.91" and "x0=0.87" are one reason); each group shows its first reason as written."""
     counts: Counter[tuple[str, str]] = Counter()
+    shown: dict[tuple[str, str], str] = {}
     for k, r in zip(kinds, reasons):
-        first = (str(r).strip().splitlines() or [""])[0].strip()
+        first = (str(r).strip().splitlines() or [""])[0].strip() or "(no reason recorded)"
         if len(first) > 120:
             first = first[:117] + "..."
-        counts[(str(k) or "error", first or "(no reason recorded)")] += 1
+        key = (str(k) or "error", _NUMBER.sub("#", first))
+        counts[key] += 1
+        shown.setdefault(key, first)
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    groups = [FailureGroup(kind=k, reason=r, count=n) for (k, r), n in ordered[:limit]]
+    groups = [FailureGroup(kind=k, reason=shown[(k, m)] + (" (and similar)" if n > 1 and _NUMBER.search(shown[(k, m)])
+                                                              else ""), count=n)
+              for (k, m), n in ordered[:limit]]
     rest = sum(n for _, n in ordered[limit:])
     if rest:
         groups.append(FailureGroup(kind="other", reason=f"{len(ordered) - limit} other reason(s)", count=rest))
@@ -237,11 +248,15 @@ def campaign_progress(store: CampaignStore, *, budget: int, deadline: datetime |
 
 
 def format_duration(seconds: float | None) -> str:
-    """``3 d 04 h``, ``3 h 05 min``, ``4 min 10 s``, ``12 s``; ``–`` for unknown."""
+    """``3 d 04 h``, ``3 h 05 min``, ``4 min 10 s``, ``12 s``, ``2.5 s``, ``40 ms``; ``–`` unknown."""
     if seconds is None or not math.isfinite(seconds):
         return "–"
-    s = int(round(abs(seconds)))
     sign = "-" if seconds < 0 else ""
+    if abs(seconds) < 1:
+        return f"{sign}{abs(seconds) * 1000:.0f} ms"
+    if abs(seconds) < 10:
+        return f"{sign}{abs(seconds):.1f} s"
+    s = int(round(abs(seconds)))
     if s >= 2 * 86400:
         return f"{sign}{s // 86400} d {s % 86400 // 3600:02d} h"
     if s >= 3600:
@@ -269,7 +284,8 @@ def progress_rows(p: Progress) -> list[tuple[str, str]]:
     share = f" ({100 * p.failed_share:.0f}% of evaluations)" if p.failed_share else ""
     rows.append(("Labels", f"{p.labelled} labelled, {p.failed} failed{share}, {p.pending} pending; "
                            f"{p.spent} of {p.budget} spent"))
-    rows.append(("Labels per hour", "–" if p.labels_per_hour is None else f"{p.labels_per_hour:.3g}"))
+    rate = p.labels_per_hour
+    rows.append(("Labels per hour", "–" if rate is None else f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}"))
     rows.append(("Simulator time per label", format_duration(p.sim_seconds_per_label)
                  + (f" (total {format_duration(p.sim_seconds_total)})" if p.sim_seconds_total else "")))
     rows.append(("Last label", "none yet" if p.last_label_at is None else _clock(p.last_label_at, p.now, tz)))

@@ -280,10 +280,13 @@ dashboard = true
 
 UI_ORACLE = '''\
 """A smooth 3-input test function that "diverges" (raises) where x0 > 0.8, like a real solver."""
+import time
+
 import numpy as np
 
 
 def f(x):
+    time.sleep(0.3)  # a "simulator" slow enough that the run can be watched mid-way
     if x[0] > 0.8:
         raise RuntimeError(f"solver diverged at x0={x[0]:.3f} (residual grew past 1e6)")
     return float(np.sin(3.0 * x[0]) * np.cos(2.0 * x[1]) + 0.5 * x[2] ** 2)
@@ -304,16 +307,57 @@ def write_tiny_config(workdir: Path) -> Path:
     return cfg
 
 
-def run_campaign(server: PrefectServer, config: Path, timeout: float = 420.0) -> str:
-    """Run ``alflow run CONFIG`` against the server; return its output (raise on failure)."""
+def run_campaign(server: PrefectServer, config: Path, timeout: float = 420.0,
+                 while_running: object = None) -> str:
+    """Run ``alflow run CONFIG`` against the server; return its output (raise on failure).
+
+    ``while_running()``, if given, is called once while the campaign runs (the mid-run checks).
+    """
     alflow = VENV_BIN / "alflow"
     cmd = [str(alflow) if alflow.exists() else "alflow", "run", str(config)]
-    proc = subprocess.run(cmd, env=server.env, cwd=config.parent, capture_output=True,
-                          text=True, timeout=timeout)
-    out = proc.stdout + proc.stderr
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(cmd, env=server.env, cwd=config.parent, stdout=log,
+                                stderr=subprocess.STDOUT, text=True)
+        try:
+            if while_running is not None:
+                while_running()  # type: ignore[operator]
+            proc.wait(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        log.seek(0)
+        out = log.read()
     if proc.returncode != 0:
         raise UICheckError(f"`alflow run` exited {proc.returncode}:\n{out[-4000:]}")
     return out
+
+
+def check_summary_while_running(server: PrefectServer, name: str, img_dir: Path,
+                                checks: Checks, timeout: float = 240.0) -> None:
+    """Open the summary as soon as iteration 1 is done: the ETA must be a time, not "–"."""
+    key = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + "-summary"
+    end = time.monotonic() + timeout
+    art = None
+    while time.monotonic() < end:
+        with contextlib.suppress(Exception):
+            art = _latest_artifact(server, key)
+            if art and str(art.get("description", "")).startswith("After iteration 1"):
+                break
+        time.sleep(0.5)
+    if not checks.expect("summary artifact after iteration 1 (API, while running)", art is not None, key):
+        return
+    with browser_page() as page:
+        goto(page, f"{server.ui_url}/artifacts/artifact/{art['id']}", wait_text="ETA to the budget")
+        text = page_text(page)
+        m = re.search(r"ETA to the budget\t([^\n]+)", text)
+        eta = m.group(1) if m else ""
+        checks.expect("while running: summary shows the ETA to the budget as a time",
+                      re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+ \(in ", eta) is not None, eta[:80])
+        m = re.search(r"Deadline\t([^\n]+)", text)
+        checks.expect("while running: summary shows the deadline and the labels expected by then",
+                      m is not None and "labels by then" in m.group(1), m.group(1)[:120] if m else "")
+        screenshot(page, img_dir / "ui_summary_running.png")
 
 
 def latest_flow_run(server: PrefectServer) -> dict:
@@ -631,7 +675,11 @@ def run_check(img_dir: Path = DEFAULT_IMG_DIR, config: Path | None = None,
         if not empty_only:
             cfg = Path(config).resolve() if config else write_tiny_config(Path(tmp))
             t1 = time.monotonic()
-            out = run_campaign(server, cfg)
+            from alcore.config import load_config
+
+            name = load_config(cfg).campaign.name
+            out = run_campaign(server, cfg, while_running=lambda: check_summary_while_running(
+                server, name, img_dir, checks))
             result["campaign_s"] = round(time.monotonic() - t1, 1)
             store = _store_path_of(cfg)
             checks.expect("`alflow run` finished and wrote the store", store.exists(), str(store))

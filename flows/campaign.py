@@ -30,7 +30,9 @@ from prefect.states import Cancelled, Completed
 
 from alcore import campaign
 from alcore.config import load_config
+from alcore.campaign.progress import campaign_progress, progress_rows
 from flows.artifacts import CampaignArtifacts
+from flows.events import FINISHED, STARTED, EventHooks, emit
 from flows.tasks import close_session, initialise_task, prefect_steps, report_task, session_for
 
 
@@ -141,21 +143,30 @@ def campaign_flow(config_path: str) -> Any:
     logger = get_run_logger()
     summary = initialise_task(config_path)
     store_path = summary["store"]
+    campaign.get_hooks().message(
+        f"start-up: store {'created' if summary['created'] else 'opened'}; iteration "
+        f"{summary['next_iteration']} of {summary['last_iteration']} starts")
     session = session_for(store_path)
     name = session.config.campaign.name
     arts = CampaignArtifacts(name, session.config.label_budget)
     watcher = _CancelWatcher(session)
     state_text = "running"
 
-    def publish(state: str, report: str | None = None) -> None:
-        h = campaign.history(session)
+    def publish(state: str, report: str | None = None, running: bool = True) -> None:
         try:
+            h = campaign.history(session)
+            pace = campaign_progress(session.store, budget=session.config.label_budget,
+                                     deadline=session.deadline, running=running)
             arts.update(h["iterations"], spent=h["spent"], failed=h["failed"], state=state, store=store_path,
-                        report=report)
+                        report=report, progress=progress_rows(pace),
+                        failures=[(g.count, g.kind, g.reason) for g in pace.failures],
+                        dashboard=session.dashboard_link)
         except Exception as exc:  # noqa: BLE001 - monitoring must never stop a campaign
             logger.warning("could not update artifacts: %s", exc)
 
     signals: list[int] = []
+    hooks_before = campaign.set_hooks(EventHooks(campaign.get_hooks(), name))
+    emit(STARTED, name, {"store": store_path})
     try:
         watcher.start()
         publish("starting")
@@ -168,11 +179,14 @@ def campaign_flow(config_path: str) -> Any:
             state_text = f"stopped on {signal.Signals(signals[0]).name} (resume with the same command)"
         elif watcher.cancelled:
             state_text = "cancelled (resume with the same command)"
-        publish(state_text, report=str(Path(summary["report_dir"]) / "report.html"))
+        publish(state_text, report=str(Path(summary["report_dir"]) / "report.html"), running=False)
     except Exception as exc:
-        publish(f"failed: {type(exc).__name__}: {exc} (the store is intact; rerun to resume)")
+        state_text = f"failed: {type(exc).__name__}: {exc} (the store is intact; rerun to resume)"
+        publish(state_text, running=False)
         raise
     finally:
+        emit(FINISHED, name, {"state": state_text, "store": store_path})
+        campaign.set_hooks(hooks_before)
         watcher.close()
         close_session(store_path)
     # A cancelling run may start no new task runs (the server aborts them): report in the flow.

@@ -114,7 +114,7 @@ class Dispatcher:
         retries: int = 2,
         timeout: float | None = None,
         max_in_flight: int | None = None,
-        dashboard: bool = False,
+        dashboard: bool | str = False,
         quiet: bool = True,
     ) -> None:
         if sum(v is not None for v in (address, cluster)) > 1 or (workers is not None and (address or cluster is not None)):

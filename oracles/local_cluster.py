@@ -44,8 +44,13 @@ class HealingCluster(LocalCluster):
         Cluster._update_worker_status(self, op, msg)
 
 
-def start(workers: int | None, dashboard: bool, quiet: bool) -> LocalCluster:
-    """Start the cluster: ``workers`` processes (None: one per core), one thread each."""
+def start(workers: int | None, dashboard: bool | str, quiet: bool) -> LocalCluster:
+    """Start the cluster: ``workers`` processes (None: one per core), one thread each.
+
+    ``dashboard``: False (none), True (a free port of 127.0.0.1) or a ``"host:port"``.
+    """
+    where = dashboard if isinstance(dashboard, str) and dashboard else "127.0.0.1:0"
+    dashboard = bool(dashboard)
     n = workers or os.cpu_count() or 1
     settings = dict(SCHEDULER_SETTINGS)
     if quiet:
@@ -55,10 +60,10 @@ def start(workers: int | None, dashboard: bool, quiet: bool) -> LocalCluster:
     with dask.config.set(settings):  # read when the scheduler and the nannies are created
         return HealingCluster(
             n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address="127.0.0.1:0" if dashboard else None,
+            dashboard_address=where if dashboard else None,
             # The scheduler's HTTP server (health, metrics; dashboard if asked) on a free port
-            # of 127.0.0.1, never the fixed public default 8787.
-            scheduler_kwargs={"dashboard": dashboard, "dashboard_address": "127.0.0.1:0"},
+            # of 127.0.0.1 (or the address asked for), never the fixed public default 8787.
+            scheduler_kwargs={"dashboard": dashboard, "dashboard_address": where},
             silence_logs=logging.ERROR if quiet else logging.WARNING,
         )
 

@@ -6,7 +6,7 @@ creates task runs and artifacts; only a browser proves that they are *on screen*
 What it does (see docs/ui.md):
   1. starts a real ``prefect server start`` on 127.0.0.1 (free port, temporary PREFECT_HOME,
      analytics off), waits for ``/api/health``;
-  2. runs a tiny heat2d campaign against it (``alflow run CONFIG`` with PREFECT_API_URL set);
+  2. runs a tiny campaign (an oracle failing in a corner, a deadline) against it (``alflow run CONFIG`` with PREFECT_API_URL set);
   3. opens the UI in the system Chromium (Debian's ``chromium``) through Playwright with
      background networking disabled (never downloads a browser), navigates to the flow run,
      its task runs and its artifacts, asserts on the page text, and saves screenshots.
@@ -233,16 +233,18 @@ def api_get(server: PrefectServer, path: str) -> object:
 # campaign
 # --------------------------------------------------------------------------------------------
 
-TINY_HEAT2D_CONFIG = """\
-# A tiny heat2d campaign for the UI check: seconds of compute per iteration on 2 cores.
+TINY_CONFIG = """\
+# A tiny campaign for the UI check: seconds of compute per iteration on 2 cores. Its oracle
+# fails in a corner of the box (as real solvers diverge), it has a deadline in a named time
+# zone and asks for the Dask dashboard, so the summary shows failures, deadline and link.
 [campaign]
-name = "ui-check-heat2d"
+name = "ui-check-campaign"
 store = "{store}"
 seed = 0
 
 [oracle]
-name = "heat2d"
-params = {{ n = 16, b = 2 }}
+name = "ui_oracle.py:f"
+bounds = [[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]
 
 [pool]
 size = 256
@@ -253,7 +255,7 @@ size = 32
 
 [model]
 hidden = [32, 32]
-epochs = 40
+epochs = 60
 batch_size = 16
 patience = 10
 device = "cpu"
@@ -265,33 +267,97 @@ batch_size = 6
 
 [budget]
 initial = 12
-iterations = 3
+iterations = 4
+deadline = "{deadline}"
+timezone = "Europe/Berlin"
 
 [dask]
 workers = 1
-retries = 1
+retries = 0
 timeout = 60
+dashboard = true
 """
+
+UI_ORACLE = '''\
+"""A smooth 3-input test function that "diverges" (raises) where x0 > 0.8, like a real solver."""
+import time
+
+import numpy as np
+
+
+def f(x):
+    time.sleep(0.3)  # a "simulator" slow enough that the run can be watched mid-way
+    if x[0] > 0.8:
+        raise RuntimeError(f"solver diverged at x0={x[0]:.3f} (residual grew past 1e6)")
+    return float(np.sin(3.0 * x[0]) * np.cos(2.0 * x[1]) + 0.5 * x[2] ** 2)
+'''
 
 
 def write_tiny_config(workdir: Path) -> Path:
-    """Write the tiny heat2d config used by the check into ``workdir``."""
+    """Write the tiny config used by the check (and its oracle file) into ``workdir``; its
+    deadline is three hours from now in Europe/Berlin."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
     store = workdir / "ui_check.h5"
     cfg = workdir / "ui_check.toml"
-    cfg.write_text(TINY_HEAT2D_CONFIG.format(store=store.as_posix()))
+    (workdir / "ui_oracle.py").write_text(UI_ORACLE)
+    deadline = (datetime.now(ZoneInfo("Europe/Berlin")) + timedelta(hours=3)).strftime("%H:%M")
+    cfg.write_text(TINY_CONFIG.format(store=store.as_posix(), deadline=deadline))
     return cfg
 
 
-def run_campaign(server: PrefectServer, config: Path, timeout: float = 420.0) -> str:
-    """Run ``alflow run CONFIG`` against the server; return its output (raise on failure)."""
+def run_campaign(server: PrefectServer, config: Path, timeout: float = 420.0,
+                 while_running: object = None) -> str:
+    """Run ``alflow run CONFIG`` against the server; return its output (raise on failure).
+
+    ``while_running()``, if given, is called once while the campaign runs (the mid-run checks).
+    """
     alflow = VENV_BIN / "alflow"
     cmd = [str(alflow) if alflow.exists() else "alflow", "run", str(config)]
-    proc = subprocess.run(cmd, env=server.env, cwd=config.parent, capture_output=True,
-                          text=True, timeout=timeout)
-    out = proc.stdout + proc.stderr
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(cmd, env=server.env, cwd=config.parent, stdout=log,
+                                stderr=subprocess.STDOUT, text=True)
+        try:
+            if while_running is not None:
+                while_running()  # type: ignore[operator]
+            proc.wait(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        log.seek(0)
+        out = log.read()
     if proc.returncode != 0:
         raise UICheckError(f"`alflow run` exited {proc.returncode}:\n{out[-4000:]}")
     return out
+
+
+def check_summary_while_running(server: PrefectServer, name: str, img_dir: Path,
+                                checks: Checks, timeout: float = 240.0) -> None:
+    """Open the summary as soon as iteration 1 is done: the ETA must be a time, not "–"."""
+    key = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + "-summary"
+    end = time.monotonic() + timeout
+    art = None
+    while time.monotonic() < end:
+        with contextlib.suppress(Exception):
+            art = _latest_artifact(server, key)
+            if art and str(art.get("description", "")).startswith("After iteration 1"):
+                break
+        time.sleep(0.5)
+    if not checks.expect("summary artifact after iteration 1 (API, while running)", art is not None, key):
+        return
+    with browser_page() as page:
+        goto(page, f"{server.ui_url}/artifacts/artifact/{art['id']}", wait_text="ETA to the budget")
+        text = page_text(page)
+        m = re.search(r"ETA to the budget\t([^\n]+)", text)
+        eta = m.group(1) if m else ""
+        checks.expect("while running: summary shows the ETA to the budget as a time",
+                      re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+ \(in ", eta) is not None, eta[:80])
+        m = re.search(r"Deadline\t([^\n]+)", text)
+        checks.expect("while running: summary shows the deadline and the labels expected by then",
+                      m is not None and "labels by then" in m.group(1), m.group(1)[:120] if m else "")
+        screenshot(page, img_dir / "ui_summary_running.png")
 
 
 def latest_flow_run(server: PrefectServer) -> dict:
@@ -450,6 +516,7 @@ def _store_facts(store_path: Path) -> dict:
             "labels": {int(it["iteration"]): int(it["metrics"].get("labelled", -1)) for it in its},
             "labelled": int(st.n_labelled),
             "failed": int(st.failed_indices().size),
+            "dashboard": bool((st.config.get("dask") or {}).get("dashboard")),
             "name": str(st.config.get("campaign", {}).get("name", "")),
         }
 
@@ -516,6 +583,10 @@ def check_campaign_in_ui(server: PrefectServer, store_path: Path, img_dir: Path,
         text = page_text(page)
         for what, key in keys.items():
             checks.expect(f"artifacts tab shows the {what} artifact", key in text, key)
+        order = [k for k in re.findall(rf"{re.escape(slug)}-(?:summary|metrics|progress)", text)]
+        checks.expect("artifacts tab: one card per artifact, in the order summary, metrics, "
+                      "progress", order == [keys["summary"], keys["metrics"], keys["progress"]],
+                      str(order))
         scroll_to_tabs(page, "Artifacts")
         shots["artifacts"] = str(screenshot(page, img_dir / "ui_artifacts.png"))
 
@@ -533,8 +604,29 @@ def check_campaign_in_ui(server: PrefectServer, store_path: Path, img_dir: Path,
                           "the store)", len(rows_ok) == len(finished),
                           f"{len(rows_ok)}/{len(finished)} rows")
             broken = page.evaluate("() => [...document.images].filter(i => i.complete && "
-                                   "i.naturalWidth === 0).map(i => i.src)")
+                                   "i.naturalWidth === 0).map(i => i.src.slice(0, 60))")
             checks.expect("summary has no broken image", not broken, str(broken))
+            curve = page.evaluate("() => [...document.images].filter(i => i.src.startsWith("
+                                  "'data:image/svg') && i.naturalWidth > 0 && "
+                                  "i.getBoundingClientRect().height > 50).length")
+            checks.expect("summary shows the learning curve as an image (data URI, rendered)",
+                          curve == 1, f"{curve} rendered curve image(s)")
+            for what in ("Labels per hour", "Simulator time per label", "Last label",
+                         "ETA to the budget"):
+                m = re.search(rf"{what}\t([^\n]+)", text)
+                checks.expect(f"summary shows '{what}'", m is not None and m.group(1).strip() != "",
+                              m.group(1)[:80] if m else "missing")
+            m = re.search(r"Deadline\t([^\n]+)", text)
+            checks.expect("summary shows the resolved deadline with date, time and zone",
+                          m is not None and re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d \S+", m.group(1))
+                          is not None, m.group(1)[:90] if m else "missing")
+            if facts["failed"]:
+                checks.expect("summary shows failures by reason",
+                              "Failures by reason" in text and "solver diverged" in text,
+                              f"{facts['failed']} failed in the store")
+            if facts.get("dashboard"):
+                checks.expect("summary links the Dask dashboard", "Dask dashboard" in text
+                              and "/status" in text, "")
             shots["summary"] = str(screenshot(page, img_dir / "ui_summary.png", full_page=True))
 
         # 5. the latest metrics table: one row per finished iteration
@@ -544,6 +636,12 @@ def check_campaign_in_ui(server: PrefectServer, store_path: Path, img_dir: Path,
             text = page_text(page)
             checks.expect("metrics table shows one row per iteration",
                           f"{len(finished)} Items" in text, f"expected '{len(finished)} Items'")
+            cut = page.evaluate("() => [...document.querySelectorAll('table')].map(t => {"
+                                "const r = t.getBoundingClientRect(); const p = t.parentElement"
+                                ".getBoundingClientRect(); return Math.round(Math.max(r.right - "
+                                "p.right, r.right - window.innerWidth))})")
+            checks.expect("metrics table fits the page (no column cut off)",
+                          bool(cut) and max(cut) <= 1, f"overflow px {cut}")
             shots["metrics"] = str(screenshot(page, img_dir / "ui_metrics.png"))
 
         # 6. the progress artifact: labels spent as in the store
@@ -577,11 +675,38 @@ def run_check(img_dir: Path = DEFAULT_IMG_DIR, config: Path | None = None,
         if not empty_only:
             cfg = Path(config).resolve() if config else write_tiny_config(Path(tmp))
             t1 = time.monotonic()
-            out = run_campaign(server, cfg)
+            from alcore.config import load_config
+
+            name = load_config(cfg).campaign.name
+            out = run_campaign(server, cfg, while_running=lambda: check_summary_while_running(
+                server, name, img_dir, checks))
             result["campaign_s"] = round(time.monotonic() - t1, 1)
             store = _store_path_of(cfg)
             checks.expect("`alflow run` finished and wrote the store", store.exists(), str(store))
             result["campaign_tail"] = out.strip().splitlines()[-3:]
+            lines = out.strip().splitlines()
+            result["start_up_lines"] = [ln for ln in lines if ln.startswith(("starting campaign", "start-up:"))]
+            checks.expect("`alflow run` prints a line per start-up phase",
+                          sum(ln.startswith("start-up:") for ln in lines) >= 3,
+                          f"{len(result['start_up_lines'])} lines")
+            first = next((ln for ln in lines if ln.startswith("starting campaign")), "")
+            checks.expect("`alflow run` start line shows the resolved deadline",
+                          re.search(r"deadline \d{4}-\d\d-\d\d \d\d:\d\d", first) is not None, first[:160])
+            status = subprocess.run([str(VENV_BIN / "alflow"), "status", str(store)], env=server.env,
+                                    capture_output=True, text=True, timeout=120).stdout
+            result["status"] = status.strip().splitlines()
+            csv_path = Path(tmp) / "export.csv"
+            subprocess.run([str(VENV_BIN / "alflow"), "export", str(store), "--format", "csv", "-o",
+                            str(csv_path)], env=server.env, capture_output=True, text=True, timeout=120)
+            import csv
+
+            with open(csv_path, newline="") as fh:
+                workers = sorted({row["worker"] for row in csv.DictReader(fh)}) if csv_path.exists() else []
+            checks.expect("`alflow export` records worker names, not addresses",
+                          bool(workers) and all(re.fullmatch(r"worker-\d+", w) for w in workers), str(workers))
+            checks.expect("`alflow status` shows rate, last label, ETA, deadline and failures",
+                          all(w in status for w in ("labels per hour", "last label", "eta to the budget",
+                                                    "deadline", "failures by reason")), "")
             t2 = time.monotonic()
             result.update(check_campaign_in_ui(server, store, img_dir, checks))
             result["browser_s"] = round(time.monotonic() - t2, 1)
@@ -604,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--empty-only", action="store_true",
                     help="only start the server and screenshot the empty UI")
     ap.add_argument("--config", type=Path, default=None,
-                    help="campaign config to run (default: a tiny heat2d config in a temp dir)")
+                    help="campaign config to run (default: a tiny config in a temp dir)")
     args = ap.parse_args(argv)
     try:
         result = run_check(args.img_dir, args.config, args.empty_only)

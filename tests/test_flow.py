@@ -69,7 +69,13 @@ def test_flow_runs_tasks_per_iteration_and_publishes_artifacts(tmp_path: Path, p
     summary = max(arts["summary"], key=lambda a: a.created).data
     assert "Best training RMSE" in summary, summary  # the config has no test set
     assert "| 2 | 16 |" in summary, summary
-    assert "](" not in summary, summary  # no image links
+    # the only image is the learning curve inside the artifact (a browser cannot load a file)
+    assert "](data:image/svg+xml;base64," in summary, summary
+    assert summary.count("](") == 1, summary
+    assert "Labels per hour" in summary and "ETA to the budget" in summary, summary
+    # created once per run and updated in place: one version of each key per run
+    assert len(arts["summary"]) == 1 and len(table) == 1, (len(arts["summary"]), len(table))
+    assert "After iteration 2: complete" in arts["summary"][0].description
 
     # a second run resumes: no iteration left, the run is named after the range it had
     state2 = campaign_flow(str(cfg), return_state=True)

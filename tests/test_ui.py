@@ -1,7 +1,8 @@
 """Browser check of the Prefect UI (opt-in: ``pytest -m ui``; needs Debian's chromium).
 
 Runs scripts/ui_check.py end to end: a real ``prefect server start`` on 127.0.0.1, a tiny
-heat2d campaign through ``alflow run``, headless Chromium through Playwright. About 1.5-2.5
+campaign (an oracle failing in a corner, a deadline, the Dask dashboard) through ``alflow run``,
+headless Chromium through Playwright. About 1.5-2.5
 minutes on 2 busy cores. Screenshots go to a temporary folder (docs/img is only rewritten when
 the script is run by hand).
 """
@@ -62,9 +63,15 @@ def test_campaign_is_visible_in_the_prefect_ui(ui_check, tmp_path: Path) -> None
     for must in ("task runs tab lists train/evaluate/select/label/checkpoint per iteration",
                  "summary learning-curve table has a row per iteration (labels match the store)",
                  "metrics table shows one row per iteration", "progress shows labels spent",
-                 "summary has no broken image"):
+                 "summary has no broken image",
+                 "summary shows the learning curve as an image (data URI, rendered)",
+                 "summary shows the resolved deadline with date, time and zone",
+                 "summary shows failures by reason",
+                 "while running: summary shows the ETA to the budget as a time",
+                 "artifacts tab: one card per artifact, in the order summary, metrics, progress",
+                 "metrics table fits the page (no column cut off)"):
         assert must in names
-    for name in ("empty", "flow_run", "task_runs", "artifacts", "summary", "metrics",
-                 "progress"):
+    for name in ("empty", "flow_run", "task_runs", "artifacts", "summary", "summary_running",
+                 "metrics", "progress"):
         png = tmp_path / f"ui_{name}.png"
         assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000, name

@@ -8,6 +8,7 @@ split, or random points labelled through the dispatcher.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,8 @@ def _label_directly(oracle: Oracle, dispatcher: Dispatcher, X: np.ndarray) -> tu
     An error that is the same for every point (kind ``setup``: wrong output shape, missing
     parameter, import error) ends the labelling at once: the store is not created.
     """
+    say(f"start-up: labelling the test set: {len(X)} points with '{oracle.name}' ...")
+    t0 = time.perf_counter()
     ys: dict[int, np.ndarray] = {}
     for r in dispatcher.evaluate(oracle, X, np.arange(len(X))):
         if r.ok:
@@ -83,6 +86,7 @@ def _label_directly(oracle: Oracle, dispatcher: Dispatcher, X: np.ndarray) -> tu
         elif getattr(r, "kind", "error") == "setup":
             raise CampaignSetupError(f"oracle '{oracle.name}': {r.reason}")
     keep = np.array(sorted(ys), dtype=int)
+    say(f"start-up: test set labelled in {time.perf_counter() - t0:.0f} s")
     if keep.size < len(X):
         say(f"test set: {len(X) - keep.size} of {len(X)} points failed and were dropped")
     if keep.size == 0:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,9 +40,23 @@ def start_dispatcher(cfg: CampaignConfig) -> Dispatcher:
     """The Dask dispatcher of a config, started (its cluster lives until it is closed)."""
     from oracles import Dispatcher  # noqa: PLC0415
 
+    from alcore.campaign.hooks import say  # noqa: PLC0415
+
     d = cfg.dask
-    return Dispatcher(workers=d.workers, address=d.address, retries=d.retries,
-                      timeout=d.timeout).start()
+    dashboard = getattr(d, "dashboard", False)
+    where = (f"the Dask scheduler at {d.address}" if d.address else
+             "in this process" if d.workers == 0 else
+             f"a local Dask cluster ({d.workers or 'one per core'} worker(s))")
+    if d.workers != 0:
+        say(f"start-up: connecting to {where} ..." if d.address else f"start-up: starting {where} ...")
+    t0 = time.perf_counter()
+    disp = Dispatcher(workers=d.workers, address=d.address, retries=d.retries,
+                      timeout=d.timeout, dashboard=dashboard).start()
+    if d.workers != 0:
+        link = disp.dashboard_link if dashboard else None
+        say(f"start-up: Dask ready in {time.perf_counter() - t0:.0f} s"
+            + (f"; Dask dashboard: {link}" if link else ""))
+    return disp
 
 
 @dataclass
@@ -70,6 +85,14 @@ class CampaignSession:
     @property
     def store_path(self) -> Path:
         return Path(self.store.path)
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The Dask dashboard's URL when ``[dask] dashboard`` asked for one and Dask runs."""
+        disp = self._dispatcher
+        if disp is None or not getattr(self.config.dask, "dashboard", False):
+            return None
+        return disp.dashboard_link
 
     @property
     def dispatcher(self) -> Dispatcher:

@@ -122,6 +122,16 @@ def _acquire(session: CampaignSession, iteration: int, unlabelled: np.ndarray,
 
 
 # -------------------------------------------------------------------------------- label
+def _when(r: Any) -> dict[str, float | None]:
+    """When an evaluation was submitted, started and finished (unix seconds; the store keeps
+    them for the rates and ETAs of ``alflow status``)."""
+    out: dict[str, float | None] = {}
+    for key in ("submitted", "started", "finished"):
+        v = getattr(r, key, None)
+        out[key] = float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+    return out
+
+
 @step("label", total=lambda session, iteration: int(len(session.store.requested_indices())))
 def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
     """Send every requested-but-unlabelled point to the oracle; store each result on arrival.
@@ -144,11 +154,12 @@ def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
                 raise CampaignSetupError(_setup_error_message(session, r.reason))
             with session.lock:
                 if r.ok:
-                    store.record_label(int(r.index), np.asarray(r.y, float), r.wall_time, r.worker)
+                    store.record_label(int(r.index), np.asarray(r.y, float), r.wall_time, r.worker,
+                                       **_when(r))
                     ok += 1
                 else:
                     store.record_failure(int(r.index), r.reason or "failed", r.wall_time, r.worker,
-                                         int(r.attempts))
+                                         int(r.attempts), **_when(r))
                     failed += 1
                     log.warning("point %d failed after %d attempt(s): %s", r.index, r.attempts, r.reason)
             get_hooks().label_result(bool(r.ok))
@@ -259,6 +270,9 @@ def checkpoint(session: CampaignSession, iteration: int, metrics: dict[str, Any]
     """
     store = session.store
     recorded = dict(metrics) | {"at": datetime.now().isoformat(timespec="seconds")}
+    if session.deadline is not None:  # for `alflow status` (alcore.campaign.progress)
+        recorded["deadline"] = session.deadline.isoformat(timespec="minutes")
+        recorded["deadline_zone"] = getattr(session.deadline.tzinfo, "key", None) or session.deadline.tzname()
     with session.lock:
         store.record_iteration(iteration, recorded, dict(timings))
         store.compact()

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from alcore.campaign.progress import campaign_progress, progress_rows, writer_running
 from alcore.campaign.records import finished_iterations, iteration_records
 from alcore.campaign.session import CampaignSession
 
@@ -46,6 +47,7 @@ def status(store_path: str | os.PathLike) -> dict[str, Any]:
         if budget.get("max_labels"):
             planned = min(planned, int(budget["max_labels"]))
         rmses = [m["metrics"].get("rmse") for m in per_it if isinstance(m["metrics"].get("rmse"), (int, float))]
+        pace = campaign_progress(st, budget=planned, running=writer_running(st))
         return {
             "store": str(Path(store_path).resolve()),
             "name": (cfg.get("campaign") or {}).get("name"),
@@ -60,4 +62,6 @@ def status(store_path: str | os.PathLike) -> dict[str, Any]:
             "best_rmse": min(rmses) if rmses else None,
             "metrics": [m["metrics"] | {"iteration": m["iteration"]} for m in per_it if m["finished"]],
             "iterations": per_it,
+            "progress": pace.to_dict(),  # rates, ETAs, deadline, failures by reason
+            "progress_rows": progress_rows(pace),  # the same as people read it
         }

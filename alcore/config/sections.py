@@ -388,6 +388,16 @@ class DaskSection(_Section):
     address: str | None = None
     retries: int = Field(default=2, ge=0)
     timeout: float | None = Field(default=None, gt=0.0)  # seconds per evaluation
+    # Dask's dashboard: true (a free port of 127.0.0.1) or "host:port" for the local cluster;
+    # with `address`, true shows that scheduler's own dashboard link. Needs bokeh.
+    dashboard: bool | str = False
+
+    @field_validator("dashboard")
+    @classmethod
+    def _dashboard(cls, v: bool | str) -> bool | str:
+        if isinstance(v, str) and not re.fullmatch(r"[\w.\-]*:\d{1,5}", v):
+            raise ValueError(f"'{v}' is not true, false or an address like \"127.0.0.1:8787\"")
+        return v
 
     @field_validator("address")
     @classmethod

@@ -11,6 +11,7 @@
     alflow predict STORE INPUT     the surrogate's mean and std at new points (CSV/.npy/.npz)
     alflow export-model STORE      the surrogate as an ONNX file
     alflow serve CONFIG --cron     run the campaign on a schedule (needs `prefect server start`)
+    alflow notify STORE|CONFIG --webhook URL   call a webhook when a campaign ends or stalls
 
 One module per command (``flows/cli/<command>.py``), each with ``add_parser(sub)`` and
 ``run(args) -> int``; a new command is a new module listed in :data:`COMMANDS`.
@@ -27,15 +28,15 @@ import os
 import sys
 from collections.abc import Sequence
 
-from flows.cli import (export, export_model, oracle_list, predict, repair, report, run, serve,
-                       status, stop, validate)
+from flows.cli import (export, export_model, notify, oracle_list, predict, repair, report, run,
+                       serve, status, stop, validate)
 from flows.cli.errors import EXIT_USAGE, UserError, fail, user_error_types
 
 __all__ = ["main", "build_parser", "UserError", "EXIT_USAGE"]
 
 # In the order `alflow --help` lists them.
 COMMANDS = (run, status, report, stop, validate, oracle_list, export, repair, predict, export_model,
-            serve)
+            serve, notify)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,11 +49,17 @@ def run(args: argparse.Namespace) -> int:
     for warning in checked.warnings:
         print(f"alflow: warning: {warning}", file=sys.stderr, flush=True)
     quiet_prefect(args.verbose)
+    t_api = time.perf_counter()
+    if not os.environ.get("PREFECT_API_URL"):
+        print("start-up: starting Prefect's ephemeral API server (10-60 s) ...", flush=True)
     try:
-        start_ephemeral_api()
+        url = start_ephemeral_api()
     except PrefectStartError as exc:
         print(f"alflow: error: {exc}", file=sys.stderr)
         return 1
+    if url:
+        print(f"start-up: Prefect API ready in {time.perf_counter() - t_api:.0f} s; creating the flow run ...",
+              flush=True)
 
     from alcore import campaign
     from flows.campaign import campaign_flow

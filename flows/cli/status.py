@@ -31,6 +31,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"  iterations finished: {0 if it is None else it + 1} of {st['iterations_planned'] + 1}"
           f"   labels: {st['labelled']} ok, {st['failed']} failed, {st['requested']} pending "
           f"(budget {st['label_budget']}, pool {st['pool']})")
+    for what, value in st.get("progress_rows") or []:
+        if what == "Labels":  # already on the line above
+            continue
+        print(f"  {what.lower()}: {value}")
+    groups = (st.get("progress") or {}).get("failures_by_reason") or []
+    if groups:
+        print("  failures by reason:")
+        for g in groups:
+            print(f"    {g['count']:>4} × {g['kind']}: {g['reason']}")
     if st["stop_requested"]:
         print("  stop requested: the campaign stops after its current step")
     for m in st["metrics"]:

@@ -8,16 +8,18 @@ from typing import Any
 
 from alcore.campaign.records import finished_iterations, iteration_records
 from alcore.campaign.session import CampaignSession
+from alcore.surrogate.selection_record import model_selection, surrogate_info
 
 __all__ = ["history", "status"]
 
 
 def history(session: CampaignSession) -> dict[str, Any]:
-    """Finished iterations and label counts of an open campaign (for the Prefect artifacts)."""
+    """Finished iterations (metrics, timings, info) and label counts of an open campaign (for the Prefect artifacts)."""
     store = session.store
     recs = iteration_records(store)
     its = [{"iteration": i, "metrics": recs[i].get("metrics") or {},
-            "timings": recs[i].get("timings") or {}} for i in finished_iterations(recs)]
+            "timings": recs[i].get("timings") or {}, "info": recs[i].get("info") or {}}
+           for i in finished_iterations(recs)]
     labelled, failed = int(len(store.labelled_indices())), int(len(store.failed_indices()))
     return {"iterations": its, "labelled": labelled, "failed": failed, "spent": labelled + failed,
             "budget": session.config.label_budget, "name": session.config.campaign.name}
@@ -37,6 +39,7 @@ def status(store_path: str | os.PathLike) -> dict[str, Any]:
             "finished": bool(r.get("metrics")),
             "metrics": r.get("metrics") or {},
             "timings": r.get("timings") or {},
+            "model": (surrogate_info(r) or {"model_choice": {}})["model_choice"].get("name"),
         } for i, r in sorted(recs.items())]
         budget = cfg.get("budget", {})
         acq = cfg.get("acquisition", {})
@@ -61,4 +64,6 @@ def status(store_path: str | os.PathLike) -> dict[str, Any]:
             "best_rmse": min(rmses) if rmses else None,
             "metrics": [m["metrics"] | {"iteration": m["iteration"]} for m in per_it if m["finished"]],
             "iterations": per_it,
+            # the surrogate's choice, its CV scores and when it was last tuned (None: no fit recorded)
+            "model": model_selection(recs.values()),
         }

@@ -3,10 +3,12 @@
 The campaign's ``train`` step and ``benchmarks/study`` both call it, so the study measures
 what a user gets.  One call:
 
-1. **decides whether to (re-)tune**: on the first fit (no ``previous_choice``), and whenever the
+1. **decides whether to (re-)tune**: on the first fit with at least ``2 * folds`` labels (no
+   ``previous_choice``, or one never cross-validated: ``n_selected`` None), and whenever the
    labelled set has grown by ``retune_factor`` since the last tuning (default 2: n0, 2 n0, 4 n0,
-   ...).  ``select="fixed"`` keeps the configured model, but still cross-validates it on that
-   schedule to fit the calibration;
+   ...).  ``select="fixed"`` keeps the configured model (as configured *now*: training knobs
+   changed on a resume apply), but still cross-validates it on that schedule to fit the
+   calibration;
 2. **tunes** (:func:`alcore.model.selection.select_model`): K-fold CV over the search space
    within ``tuning_budget_s``; the winner's out-of-fold residuals and raw MC std are kept;
 3. **fits the chosen model on all labels**, warm-started from ``previous_state`` when that has
@@ -23,19 +25,21 @@ Everything a store should keep about it is in `SurrogateFit.info()` (JSON-able):
 the CV scores when it re-tuned, the calibration and its held-out diagnostics, timings.  The
 next call needs only the model state and ``SurrogateFit.choice`` (``previous_choice``).
 
-How a campaign's train step calls it (the study runner, ``benchmarks/study/runner.py``, does
-exactly this)::
+How the campaign's train step calls it (``alcore.campaign.training.fit_for_iteration``; the study
+runner, ``benchmarks/study/runner.py``, does the same)::
 
     settings = SurrogateSettings.from_config(cfg.model)     # select, tuning_budget_s, warm_start, device
     fit = fit_surrogate(X_labelled, y_labelled, settings,
                         previous_state=last_checkpoint_state_or_None,      # also when warm_start is off:
                         previous_choice=last_info.get("model_choice"),     # it carries the calibration
-                        seed=model_seed_of_this_iteration,
-                        new_rows=positions_in_X_of_labels_added_since_that_checkpoint)
-    store.save_checkpoint(iteration, fit.model.get_state())             # calib_* keys included
-    info = {"surrogate": fit.info()}                                     # -> record_iteration(info=...)
+                        seed=model_seed_of_this_iteration,                 # (read back from the store)
+                        new_rows=positions_in_X_of_labels_added_since_that_checkpoint,
+                        progress=hooks.train_epoch)                        # the epoch bar
+    store.save_checkpoint(iteration, fit.model.get_state() | {"campaign_fit_info": json(fit.info())})
+    # the checkpoint step: record_iteration(..., info={"surrogate": fit.info()}) (read from the checkpoint,
+    # so a run killed between train and checkpoint still records it)
 
-and the evaluate step reports ``fit.model.predict_with_std(X_test, T, seed)`` through
+and the evaluate step scores ``fit.model.predict_with_std(X_test, T, seed)`` with
 :func:`alcore.metrics.regression_metrics` (``nll``, ``coverage90``, ``nll_at_rmse`` per output).
 """
 from __future__ import annotations

@@ -71,8 +71,8 @@ def candidates_text(cv: Mapping[str, Any]) -> str:
         if c.get("skipped"):
             parts.append(f"{c.get('name')} skipped (time budget)")
         else:
-            parts.append(f"{c.get('name')} {_f(c.get('score'))}"
-                         + (" (chosen)" if c.get("name") == cv.get("chosen") else ""))
+            chosen = c.get("name") == cv.get("chosen") and len(cv.get("candidates") or []) > 1
+            parts.append(f"{c.get('name')} {_f(c.get('score'))}" + (" (chosen)" if chosen else ""))
     return ", ".join(parts) or "-"
 
 
@@ -96,7 +96,9 @@ def selection_text(sel: Mapping[str, Any] | None) -> tuple[str, str]:
     cv = sel.get("cv")
     if cv:
         secs = _num(cv.get("seconds"))
-        head += (f", chosen in iteration {sel.get('tuned_iteration')} ({sel.get('tuned_labels')} labels) by "
+        how = ("pinned by the config, cross-validated for the calibration" if sel.get("select") == "fixed"
+               else "chosen")
+        head += (f", {how} in iteration {sel.get('tuned_iteration')} ({sel.get('tuned_labels')} labels) by "
                  f"{cv.get('folds')}-fold CV" + (f" in {secs:.1f} s" if secs is not None else "")
                  + f"; CV nRMSE: {candidates_text(cv)}")
     else:

@@ -181,3 +181,23 @@ def test_test_metrics_score_the_calibrated_std_per_output(tmp_path: Path) -> Non
     assert last["metrics"]["coverage90_per_output"] == pytest.approx(expect["coverage90_per_output"])
     raw_std = model.sample(X, T, seed=seeds.evaluation_seed(last["iteration"])).std(axis=1)
     assert regression_metrics(y, mean, raw_std)["nll"] != pytest.approx(last["metrics"]["nll"], rel=1e-3)
+
+
+def test_training_reports_epochs_to_the_progress_hooks(tmp_path: Path) -> None:
+    """The terminal's epoch bar still moves: the final fit reports its epochs through the hooks."""
+    from alcore.campaign import Hooks, set_hooks
+
+    class Epochs(Hooks):
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, int]] = []
+
+        def train_epoch(self, epoch, n_epochs, train_loss, val_loss) -> None:
+            self.seen.append((epoch, n_epochs))
+
+    hooks = Epochs()
+    old = set_hooks(hooks)
+    try:
+        campaign.run(load_config(write_toml(tmp_path / "c.toml", counting_config(tmp_path, budget={"iterations": 0}))))
+    finally:
+        set_hooks(old)
+    assert hooks.seen and hooks.seen[-1][0] == hooks.seen[-1][1]  # up to the last epoch

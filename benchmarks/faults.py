@@ -85,6 +85,7 @@ design = "sobol"
 size = 40
 
 [model]
+select = "fixed"   # measures the flow, not the model search
 hidden = [32, 32]
 epochs = 60
 batch_size = 16

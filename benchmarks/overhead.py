@@ -46,6 +46,7 @@ size = 1000
 size = 100
 
 [model]
+select = "fixed"   # measures the flow, not the model search
 hidden = [32, 32]
 epochs = 60
 min_steps = 0

@@ -70,7 +70,7 @@ def metrics_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for rec in history:
         m, t = rec.get("metrics") or {}, rec.get("timings") or {}
         row: dict[str, Any] = {"iteration": rec["iteration"], "labels": m.get("labelled")}
-        for k in ("rmse", "mae", "r2", "nll"):
+        for k in ("rmse", "mae", "r2", "nll", "coverage90"):
             v = m.get(k)
             row[k] = round(v, 6) if isinstance(v, (int, float)) and math.isfinite(v) else None
         row["failed"] = m.get("failed")
@@ -149,6 +149,17 @@ def surrogate_line(history: list[dict[str, Any]], store: str) -> str:
             f"POINTS.csv -o predictions.csv` or `alcore.load_surrogate({store!r})`  ")
 
 
+def model_lines(history: list[dict[str, Any]]) -> list[str]:
+    """The surrogate's model choice (CV scores, when last tuned) and calibration (markdown)."""
+    from alcore.surrogate.selection_record import model_selection, selection_text
+
+    sel = model_selection(history)
+    if sel is None:
+        return []
+    model, calibration = selection_text(sel)
+    return [f"**Model:** {model}  ", f"**Std calibration:** {calibration}  "]
+
+
 def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, budget: int,
                      failed: int, state: str, store: str, report: str | None = None,
                      progress: list[tuple[str, str]] | None = None,
@@ -164,7 +175,7 @@ def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, bu
     k = len(last_m.get("rmse_per_output") or []) or 1
     what = f"{on} RMSE" + (f", mean of {k} outputs" if k > 1 else "")
     lines = [f"# Campaign `{name}`", "", f"**State:** {state}  ", f"**Store:** `{store}`  ",
-             surrogate_line(history, store)]
+             surrogate_line(history, store), *model_lines(history)]
     if report:
         lines.append(f"**Report:** `{report}` (`alflow report STORE` rewrites it)")
     if progress is not None:
@@ -195,14 +206,14 @@ def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, bu
     lines += [f"Bars: log scale, one block = {_f(lo)}, full = {_f(top)}.", ""] if positive else []
     per_out = any((rec.get("metrics") or {}).get("rmse_per_output") for rec in history) and k > 1
     head = "| iteration | labels | RMSE | |" + (" RMSE per output |" if per_out else "") \
-        + " MAE | R² | NLL |"
+        + " MAE | R² | NLL | 90% coverage |"
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for rec, r in zip(history, rows):
         cells = [str(r["iteration"]), str(r["labels"]), _f(r["rmse"]), _bar(r["rmse"], lo, top)]
         if per_out:
             po = (rec.get("metrics") or {}).get("rmse_per_output") or []
             cells.append(" / ".join(_f(v) for v in po))
-        cells += [_f(r["mae"]), _f(r["r2"], ".4f"), _f(r["nll"])]
+        cells += [_f(r["mae"]), _f(r["r2"], ".4f"), _f(r["nll"]), _f(r["coverage90"], ".2f")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -127,7 +127,7 @@ def label_task(store_path: str, iteration: int) -> dict[str, Any]:
 @task(name="train", task_run_name="train-{iteration}", retries=1, retry_delay_seconds=2, **_COMMON)
 def train_task(store_path: str, iteration: int) -> dict[str, Any]:
     out = campaign.train(session_for(store_path), iteration)
-    extra = ", ".join(f"{k} {_fmt(out[k])}" for k in ("epochs_run", "final_train_loss", "best_val_loss") if k in out)
+    extra = ", ".join(f"{k} {_fmt(out[k])}" for k in ("model", "epochs_run", "final_train_loss", "best_val_loss") if k in out)
     get_run_logger().info(
         "iteration %d: trained on %d points%s%s in %.1fs", iteration, out["n_train"],
         " (checkpoint reused)" if out.get("reused") else (" (warm start)" if out.get("warm_start") else ""),
@@ -141,8 +141,9 @@ def evaluate_task(store_path: str, iteration: int) -> dict[str, Any]:
     out = campaign.evaluate(session_for(store_path), iteration)
     m = out["metrics"]
     get_run_logger().info(
-        "iteration %d: %s rmse %s, mae %s, r2 %s, nll %s (%d labels)", iteration, m.get("on"),
-        _fmt(m.get("rmse")), _fmt(m.get("mae")), _fmt(m.get("r2")), _fmt(m.get("nll")), m["labelled"],
+        "iteration %d: %s rmse %s, mae %s, r2 %s, nll %s, 90%% coverage %s (%d labels)", iteration, m.get("on"),
+        _fmt(m.get("rmse")), _fmt(m.get("mae")), _fmt(m.get("r2")), _fmt(m.get("nll")), _fmt(m.get("coverage90")),
+        m["labelled"],
     )
     return out
 

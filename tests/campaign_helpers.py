@@ -73,7 +73,9 @@ def counting_config(folder: Path, **sections: dict[str, Any]) -> dict[str, dict[
         "oracle": {"name": "counting_oracle.py:f", "bounds": [[-1.0, 1.0], [-1.0, 1.0]], "params": {}},
         "pool": {"size": 64, "design": "sobol"},
         "test": {"size": 0},
-        "model": {"hidden": [16, 16], "epochs": 30, "min_steps": 300, "batch_size": 16, "device": "cpu"},
+        # "fixed": no model search in the quick tests (test_campaign runs one "auto" campaign)
+        "model": {"select": "fixed", "hidden": [16, 16], "epochs": 30, "min_steps": 300, "batch_size": 16,
+                  "device": "cpu"},
         "acquisition": {"strategy": "nngp", "samples": 16, "batch_size": 4},
         "budget": {"initial": 8, "iterations": 2},
         "dask": {"workers": 0, "retries": 0},

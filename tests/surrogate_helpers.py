@@ -41,7 +41,7 @@ def campaign_config(folder: Path, **sections: dict[str, Any]) -> Path:
                    "params": {"input_names": INPUTS, "output_names": OUTPUTS}},
         "pool": {"size": 96, "design": "sobol"},
         "test": {"size": 40},
-        "model": {"hidden": [16, 16], "epochs": 30, "min_steps": 0, "batch_size": 16,
+        "model": {"select": "fixed", "hidden": [16, 16], "epochs": 30, "min_steps": 0, "batch_size": 16,
                   "device": "cpu"},
         "acquisition": {"strategy": "nngp", "samples": 16, "batch_size": 6},
         "budget": {"initial": 10, "iterations": 3},

@@ -49,6 +49,7 @@ size = 128
 size = 24
 
 [model]
+select = "fixed"
 hidden = [16, 16]
 epochs = 20
 min_steps = 0

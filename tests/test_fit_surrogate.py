@@ -107,6 +107,28 @@ def test_fit_surrogate_fixed_keeps_the_model_and_still_calibrates():
         SurrogateSettings(select="best")
 
 
+def test_fixed_between_tunings_trains_the_model_as_configured_now():
+    """A resume may change a pinned model's training knobs: they apply at once, not at the next CV."""
+    X, y = _problem(40)
+    first = fit_surrogate(X[:30], y[:30], SurrogateSettings(select="fixed", model=TINY, folds=3), seed=0)
+    changed = {**TINY, "lr": 0.002, "min_steps": 120}
+    second = fit_surrogate(X, y, SurrogateSettings(select="fixed", model=changed, folds=3),
+                           previous_state=first.model.get_state(), previous_choice=first.choice, seed=1)
+    assert not second.retuned and second.model.lr == 0.002 and second.model.min_steps == 120
+    assert second.choice["params"]["lr"] == 0.002 and second.choice["n_selected"] == 30
+
+
+def test_auto_with_too_few_labels_tunes_at_the_first_fit_that_can():
+    X, y = _problem(12)
+    st = SurrogateSettings(model=TINY, search_space=SPACE, folds=3)
+    small = fit_surrogate(X[:5], y[:5], st, seed=0)       # 5 < 2 x 3 folds: the base model, untuned
+    assert not small.retuned and small.choice["name"] == "default" and small.choice["n_selected"] is None
+    assert needs_tuning(6, st, small.choice)
+    grown = fit_surrogate(X[:7], y[:7], st, previous_state=small.model.get_state(),
+                          previous_choice=small.choice, seed=1)
+    assert grown.retuned and grown.choice["n_selected"] == 7 and grown.cv is not None
+
+
 def test_calibrated_intervals_cover_held_out_points():
     """The point of calibration: a raw MC-dropout std (small last-layer rate) is overconfident,
     the calibrated one covers about 90% of new points and its NLL is near the reference."""

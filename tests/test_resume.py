@@ -29,12 +29,14 @@ IMMUTABLE = [
     ("pool.design", "lhs"),
     ("test.size", 3),
     ("oracle.bounds", [[-2.0, 2.0], [-1.0, 1.0]]),
+    ("model.select", "auto"),
 ]
 MUTABLE = [
     ("budget.iterations", 7),
     ("budget.deadline", "06:30"),
     ("dask.workers", 3),
     ("model.epochs", 99),
+    ("model.tuning_budget_s", 12.5),
     ("model.device", "auto"),
     ("acquisition.batch_size", 5),
     ("campaign.name", "renamed"),

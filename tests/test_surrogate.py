@@ -81,16 +81,19 @@ def test_predict_shapes_std_and_independence_from_the_other_rows(store, test_set
     assert np.all(np.abs(s5[0] - std[5]) <= 1e-6 * scale)
     again = s.predict(X, T=64, seed=3)[1]
     np.testing.assert_array_equal(again, std)
-    assert not np.allclose(s.predict(X, T=64, seed=4)[1], std)
+    # the seed picks the MC-dropout masks (the calibrated std may be all floor, seed-free)
+    assert not np.allclose(s.sample(X, T=8, seed=4), s.sample(X, T=8, seed=3))
     np.testing.assert_array_equal(mean, s.predict_mean(X))  # the dropout-off network
     with pytest.raises(ValueError, match="T must be"):
         s.predict(X, T=1)
 
 
-def test_std_without_calibration_keys_is_the_mc_dropout_spread(store, test_set):
-    X = test_set[0]
-    s = load_surrogate(store)
+def test_std_without_calibration_keys_is_the_mc_dropout_spread(tmp_path):
+    """A checkpoint without calib_* keys (a store written before issue 15) is not calibrated."""
+    path = store_with_models(tmp_path / "raw.h5", [{"on": "test", "rmse": 1.0}])
+    s = load_surrogate(path)
     assert "calib_std_scale" not in s.state
+    X = np.array([[0.5, 0.0], [1.5, 0.5], [1.0, -0.5]])
     std = s.predict(X, T=50, seed=7)[1]
     np.testing.assert_allclose(std, s.model.sample(X, 50, seed=7).std(axis=1), rtol=1e-12)
 

@@ -19,6 +19,7 @@ Each step returns a small JSON-safe dict with at least ``iteration`` and ``secon
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import time
@@ -185,12 +186,14 @@ def _setup_error_message(session: CampaignSession, reason: str | None) -> str:
 def train(session: CampaignSession, iteration: int) -> dict[str, Any]:
     """Fit the surrogate on every labelled point and save the checkpoint of ``iteration``.
 
-    Warm-starts from the newest model when ``model.warm_start`` (also across a resume). A
+    ``fit_surrogate`` (``alcore.campaign.training``): model selection by K-fold CV on the
+    initial design and whenever the labels have doubled (``model.select``), a warm start from
+    the newest model when ``model.warm_start`` (also across a resume), the std calibration. A
     checkpoint already saved for this iteration (a run killed before ``checkpoint``) is reused.
     """
-    from alcore.model import DropoutMLP  # noqa: PLC0415
+    from alcore.campaign.training import FIT_INFO_KEY, fit_for_iteration  # noqa: PLC0415
 
-    store, cfg = session.store, session.config
+    store = session.store
     labelled = np.asarray(store.labelled_indices(), dtype=np.int64)
     if plan(store).trained:
         session.model_for(iteration)
@@ -199,16 +202,13 @@ def train(session: CampaignSession, iteration: int) -> dict[str, Any]:
         raise CampaignSetupError(
             f"iteration {iteration}: only {labelled.size} labelled point(s) to train on "
             "(did every oracle evaluation fail? see `alflow status`)")
-    model = DropoutMLP(**cfg.model.model_kwargs(seed=session.seeds.model_seed(iteration)))
-    previous = session.latest_model() if cfg.model.warm_start else None
-    if previous is not None:
-        model.load_state(previous.get_state())
-    report = model.fit(np.asarray(store.pool_X)[labelled], np.asarray(store.outputs)[labelled],
-                       warm_start=previous is not None, progress=get_hooks().train_epoch)
-    store.save_checkpoint(iteration, model.get_state())
-    session.remember_model(model, iteration)
-    out: dict[str, Any] = {"n_train": int(labelled.size), "warm_start": previous is not None,
-                           "reused": False}
+    fit = fit_for_iteration(session, iteration, labelled)
+    info = fit.info()
+    store.save_checkpoint(iteration, fit.model.get_state() | {FIT_INFO_KEY: np.array(json.dumps(info))})
+    session.remember_model(fit.model, iteration)
+    report = fit.report
+    out: dict[str, Any] = {"n_train": int(labelled.size), "warm_start": fit.warm_start, "reused": False,
+                           "model": fit.choice.get("name"), "retuned": fit.retuned}
     for k in ("epochs_run", "best_epoch", "final_train_loss", "best_val_loss", "stopped_early"):
         v = getattr(report, k)
         out[k] = v.item() if hasattr(v, "item") else v
@@ -220,8 +220,10 @@ def train(session: CampaignSession, iteration: int) -> dict[str, Any]:
 def evaluate(session: CampaignSession, iteration: int) -> dict[str, Any]:
     """Metrics of the model of ``iteration`` on the test set (else on the training set).
 
-    Returns ``{"metrics": {...}}``: scalar ``rmse``, ``mae``, ``r2``, ``nll`` (means over
-    outputs), their per-output lists, label counts, and which set (``on``) was used.
+    Returns ``{"metrics": {...}}``: scalar ``rmse``, ``mae``, ``r2`` and, with the model's
+    calibrated std, ``nll``, ``coverage90`` (share inside the central 90% interval) and
+    ``nll_at_rmse`` (the NLL of a Gaussian whose std is the observed RMSE), each a mean over
+    outputs with its per-output list; label counts, and which set (``on``) was used.
     """
     from alcore.metrics import regression_metrics  # noqa: PLC0415
 
@@ -233,14 +235,15 @@ def evaluate(session: CampaignSession, iteration: int) -> dict[str, Any]:
         lab = store.labelled_indices()
         X, y, on = np.asarray(store.pool_X)[lab], np.asarray(store.outputs)[lab], "train"
     y = y.reshape(len(X), -1)
-    pred = np.asarray(model.predict(X)).reshape(len(X), -1)
     T = min(cfg.acquisition.samples, 50)
-    samples = np.asarray(model.sample(X, T, seed=session.seeds.evaluation_seed(iteration)))
-    std = samples.reshape(len(X), T, -1).std(axis=1)
+    pred, std = model.predict_with_std(X, T, seed=session.seeds.evaluation_seed(iteration))
+    pred, std = np.asarray(pred).reshape(y.shape), np.asarray(std).reshape(y.shape)
+    if not (np.all(np.isfinite(std)) and np.all(std > 0)):
+        std = None  # e.g. dropout 0 and no calibration floor: no predictive distribution to score
     names = list(store.oracle_info.get("output_names") or []) or None
     raw = regression_metrics(y, pred, std, output_names=names)
     metrics: dict[str, Any] = {"on": on, "n_test": int(len(X))}
-    for k in ("rmse", "mae", "r2", "nll"):
+    for k in ("rmse", "mae", "r2", "nll", "coverage90", "nll_at_rmse"):
         if k in raw:
             metrics[k] = _mean_or_none(raw[k])
             per = raw.get(f"{k}_per_output")
@@ -264,17 +267,24 @@ def _mean_or_none(v: Any) -> float | None:
 @step("checkpoint")
 def checkpoint(session: CampaignSession, iteration: int, metrics: dict[str, Any],
                timings: dict[str, float]) -> dict[str, Any]:
-    """Record the iteration (metrics + step timings) and fold the journal into the HDF5 file.
+    """Record the iteration (metrics, step timings, the surrogate's fit record as ``info``) and
+    fold the journal into the HDF5 file.
 
     From here on the iteration is finished: a resumed run starts with the next one.
     """
+    from alcore.campaign.training import saved_fit_info  # noqa: PLC0415
+
     store = session.store
     recorded = dict(metrics) | {"at": datetime.now().isoformat(timespec="seconds")}
     if session.deadline is not None:  # for `alflow status` (alcore.campaign.progress)
         recorded["deadline"] = session.deadline.isoformat(timespec="minutes")
         recorded["deadline_zone"] = getattr(session.deadline.tzinfo, "key", None) or session.deadline.tzname()
+    info: dict[str, Any] = {}
+    fit_info = saved_fit_info(store, iteration)  # saved by train with the model (survives a resume)
+    if fit_info:
+        info["surrogate"] = fit_info
     with session.lock:
-        store.record_iteration(iteration, recorded, dict(timings))
+        store.record_iteration(iteration, recorded, dict(timings), info=info or None)
         store.compact()
     out = {"metrics": recorded, "timings": dict(timings),
            "labelled": int(len(store.labelled_indices())), "failed": int(len(store.failed_indices())),

@@ -9,16 +9,18 @@ from typing import Any
 from alcore.campaign.progress import campaign_progress, progress_rows, writer_running
 from alcore.campaign.records import finished_iterations, iteration_records
 from alcore.campaign.session import CampaignSession
+from alcore.surrogate.selection_record import model_selection, surrogate_info
 
 __all__ = ["history", "status"]
 
 
 def history(session: CampaignSession) -> dict[str, Any]:
-    """Finished iterations and label counts of an open campaign (for the Prefect artifacts)."""
+    """Finished iterations (metrics, timings, info) and label counts of an open campaign (for the Prefect artifacts)."""
     store = session.store
     recs = iteration_records(store)
     its = [{"iteration": i, "metrics": recs[i].get("metrics") or {},
-            "timings": recs[i].get("timings") or {}} for i in finished_iterations(recs)]
+            "timings": recs[i].get("timings") or {}, "info": recs[i].get("info") or {}}
+           for i in finished_iterations(recs)]
     counts = store.status_counts()
     labelled, failed = counts["labelled"], counts["failed"]
     return {"iterations": its, "labelled": labelled, "failed": failed, "spent": labelled + failed,
@@ -40,6 +42,7 @@ def status(store_path: str | os.PathLike) -> dict[str, Any]:
             "finished": bool(r.get("metrics")),
             "metrics": r.get("metrics") or {},
             "timings": r.get("timings") or {},
+            "model": (surrogate_info(r) or {"model_choice": {}})["model_choice"].get("name"),
         } for i, r in sorted(recs.items())]
         budget = cfg.get("budget", {})
         acq = cfg.get("acquisition", {})
@@ -64,4 +67,6 @@ def status(store_path: str | os.PathLike) -> dict[str, Any]:
             "iterations": per_it,
             "progress": pace.to_dict(),  # rates, ETAs, deadline, failures by reason
             "progress_rows": progress_rows(pace),  # the same as people read it
+            # the surrogate's choice, its CV scores and when it was last tuned (None: no fit recorded)
+            "model": model_selection(recs.values()),
         }

@@ -25,7 +25,7 @@ from alcore.config.sections import CampaignConfig
 __all__ = ["MUTABLE_KEYS", "check_resume", "is_mutable"]
 
 # Dotted prefixes: "budget" covers every budget.* key. Not here, on purpose (tests refuse each):
-# oracle.*, pool.*, test.*, campaign.seed, model.hidden/activation/dropout/n_members,
+# oracle.*, pool.*, test.*, campaign.seed, model.hidden/activation/dropout/n_members/select,
 # acquisition.strategy/reg/params.
 MUTABLE_KEYS: tuple[str, ...] = (
     "budget",
@@ -43,6 +43,7 @@ MUTABLE_KEYS: tuple[str, ...] = (
     "model.lr_schedule",
     "model.weight_decay",
     "model.batch_size",
+    "model.tuning_budget_s",
     "acquisition.batch_size",
     "acquisition.samples",
 )

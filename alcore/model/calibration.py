@@ -54,7 +54,10 @@ def _fit_one(r: np.ndarray, s: np.ndarray) -> tuple[float, float]:
     starts = [np.array([math.log(max(a0, 1e-12)), math.log(0.1 * rms)]),
               np.array([math.log(max(0.5 * a0, 1e-12)), math.log(0.5 * rms)]),
               np.array([math.log(1e-6 * max(a0, 1e-6)), math.log(rms)])]
-    best = min((optimize.minimize(f, x0, method="L-BFGS-B") for x0 in starts), key=lambda res: res.fun)
+    # bounded: an unbounded line search once stepped to exp(1220) (OverflowError, 30 rows, 3 folds)
+    box = [(-100.0, 100.0), (math.log(tiny) - 5.0, math.log(rms) + 5.0)]
+    best = min((optimize.minimize(f, x0, method="L-BFGS-B", bounds=box) for x0 in starts),
+               key=lambda res: res.fun)
     a, b = math.exp(best.x[0]), math.exp(best.x[1])
     # a floor-free fit that is (numerically) as good is preferred: simpler and scale-free
     if np.any(pos) and f(np.array([math.log(max(a0, 1e-12)), math.log(tiny)])) <= best.fun + 1e-9:

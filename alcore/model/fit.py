@@ -3,10 +3,12 @@
 The campaign's ``train`` step and ``benchmarks/study`` both call it, so the study measures
 what a user gets.  One call:
 
-1. **decides whether to (re-)tune**: on the first fit (no ``previous_choice``), and whenever the
+1. **decides whether to (re-)tune**: on the first fit with at least ``2 * folds`` labels (no
+   ``previous_choice``, or one never cross-validated: ``n_selected`` None), and whenever the
    labelled set has grown by ``retune_factor`` since the last tuning (default 2: n0, 2 n0, 4 n0,
-   ...).  ``select="fixed"`` keeps the configured model, but still cross-validates it on that
-   schedule to fit the calibration;
+   ...).  ``select="fixed"`` keeps the configured model (as configured *now*: training knobs
+   changed on a resume apply), but still cross-validates it on that schedule to fit the
+   calibration;
 2. **tunes** (:func:`alcore.model.selection.select_model`): K-fold CV over the search space
    within ``tuning_budget_s``; the winner's out-of-fold residuals and raw MC std are kept;
 3. **fits the chosen model on all labels**, warm-started from ``previous_state`` when that has
@@ -23,19 +25,21 @@ Everything a store should keep about it is in `SurrogateFit.info()` (JSON-able):
 the CV scores when it re-tuned, the calibration and its held-out diagnostics, timings.  The
 next call needs only the model state and ``SurrogateFit.choice`` (``previous_choice``).
 
-How a campaign's train step calls it (the study runner, ``benchmarks/study/runner.py``, does
-exactly this)::
+How the campaign's train step calls it (``alcore.campaign.training.fit_for_iteration``; the study
+runner, ``benchmarks/study/runner.py``, does the same)::
 
     settings = SurrogateSettings.from_config(cfg.model)     # select, tuning_budget_s, warm_start, device
     fit = fit_surrogate(X_labelled, y_labelled, settings,
                         previous_state=last_checkpoint_state_or_None,      # also when warm_start is off:
                         previous_choice=last_info.get("model_choice"),     # it carries the calibration
-                        seed=model_seed_of_this_iteration,
-                        new_rows=positions_in_X_of_labels_added_since_that_checkpoint)
-    store.save_checkpoint(iteration, fit.model.get_state())             # calib_* keys included
-    info = {"surrogate": fit.info()}                                     # -> record_iteration(info=...)
+                        seed=model_seed_of_this_iteration,                 # (read back from the store)
+                        new_rows=positions_in_X_of_labels_added_since_that_checkpoint,
+                        progress=hooks.train_epoch)                        # the epoch bar
+    store.save_checkpoint(iteration, fit.model.get_state() | {"campaign_fit_info": json(fit.info())})
+    # the checkpoint step: record_iteration(..., info={"surrogate": fit.info()}) (read from the checkpoint,
+    # so a run killed between train and checkpoint still records it)
 
-and the evaluate step reports ``fit.model.predict_with_std(X_test, T, seed)`` through
+and the evaluate step scores ``fit.model.predict_with_std(X_test, T, seed)`` with
 :func:`alcore.metrics.regression_metrics` (``nll``, ``coverage90``, ``nll_at_rmse`` per output).
 """
 from __future__ import annotations
@@ -50,6 +54,7 @@ import numpy as np
 
 from alcore.model.calibration import fit_std_calibration
 from alcore.model.dropout_mlp import DropoutMLP, FitReport, as_2d
+from alcore.model.network import ProgressFn
 from alcore.model.selection import DEFAULT_SEARCH_SPACE, Candidate, select_model
 from alcore.model.state import architecture_of
 
@@ -103,7 +108,8 @@ class SurrogateFit:
     """What `fit_surrogate` returns; `info()` is the JSON-able record for the store."""
 
     model: DropoutMLP
-    choice: dict[str, Any]              # {"name", "params" (DropoutMLP hyperparameters), "n_selected", "select"}
+    choice: dict[str, Any]              # {"name", "params" (DropoutMLP hyperparameters), "n_selected"
+                                        #  (labels at the last CV; None: never), "select"}
     cv: dict[str, Any] | None           # selection record when it re-tuned now, else None
     calibration: dict[str, Any]         # {"std_scale", "std_floor", "source", ...diagnostics}
     retuned: bool
@@ -122,7 +128,7 @@ class SurrogateFit:
 
 def needs_tuning(n: int, settings: SurrogateSettings, previous_choice: Mapping[str, Any] | None) -> bool:
     """True on the first fit and once ``n >= retune_factor * n_selected`` of the last tuning."""
-    if previous_choice is None or "n_selected" not in previous_choice:
+    if previous_choice is None or previous_choice.get("n_selected") is None:
         return True
     return n >= settings.retune_factor * int(previous_choice["n_selected"])
 
@@ -148,13 +154,16 @@ def _carried_calibration(state: Mapping[str, np.ndarray] | None, k: int) -> dict
 def fit_surrogate(X: np.ndarray, y: np.ndarray, settings: SurrogateSettings, *,
                   previous_state: Mapping[str, np.ndarray] | None = None,
                   previous_choice: Mapping[str, Any] | None = None, seed: int = 0,
-                  new_rows: Sequence[int] | np.ndarray | None = None) -> SurrogateFit:
+                  new_rows: Sequence[int] | np.ndarray | None = None,
+                  progress: ProgressFn | None = None) -> SurrogateFit:
     """Train the surrogate on all labels (X (n, d), y (n, k)); see the module docstring.
 
     ``previous_state``: the last model's `get_state()` (warm start, calibration);
     ``previous_choice``: the last `SurrogateFit.choice` (what was chosen, at how many labels);
     ``seed``: the model seed of this fit (the campaign's ``seed * 1000 + iteration``);
-    ``new_rows``: positions in X of the rows labelled since ``previous_state`` was fitted.
+    ``new_rows``: positions in X of the rows labelled since ``previous_state`` was fitted;
+    ``progress``: `DropoutMLP.fit`'s epoch callback, for the final fit on all labels (the CV
+    fits of a tuning train all folds at once and report nothing).
     """
     t0 = time.perf_counter()
     X = as_2d("X", X)
@@ -175,12 +184,16 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, settings: SurrogateSettings, *,
         calibration = ({**fit_std_calibration(sel.oof.pred - y[sel.oof.rows], sel.oof.mc_std), "source": "cv"}
                        if settings.calibrate else _carried_calibration(None, k))
     else:
-        if previous_choice is not None and "params" in previous_choice:
+        if settings.select == "auto" and previous_choice is not None and "params" in previous_choice:
             choice = dict(previous_choice)
-        else:   # first fit of a "fixed" model too small to cross-validate
+        else:
+            # "fixed": the pinned model as configured now (a resume may change its training
+            # knobs); "auto" before its first tuning (too few labels to cross-validate): the base.
+            # ``n_selected`` None = never cross-validated, so the next fit with enough labels does.
             probe = DropoutMLP(**{**settings.model, "device": settings.device})
-            choice = {"name": "fixed", "params": probe.hyperparameters(), "n_selected": int(n),
-                      "select": settings.select}
+            n_sel = (previous_choice or {}).get("n_selected")
+            choice = {"name": "fixed" if settings.select == "fixed" else "default",
+                      "params": probe.hyperparameters(), "n_selected": n_sel, "select": settings.select}
         params = dict(choice["params"])
         calibration = _carried_calibration(previous_state, k)
         rows = np.asarray([] if new_rows is None else new_rows, dtype=np.int64)
@@ -194,7 +207,7 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, settings: SurrogateSettings, *,
             and _same_architecture(previous_state, model, d, k))
     if warm:
         model.load_state(previous_state)
-    report = model.fit(X, y, warm_start=warm)
+    report = model.fit(X, y, warm_start=warm, progress=progress)
     if calibration["source"] != "none":
         model.set_calibration(calibration["std_scale"], calibration["std_floor"])
     total = time.perf_counter() - t0

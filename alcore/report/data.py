@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from alcore.surrogate.choice import ModelChoice, SurrogateError, choose_model
+from alcore.surrogate.selection_record import model_selection
 
 #: Status codes of ``store.status`` (docs/architecture.md, alcore.store.StoreStatus).
 UNLABELLED, REQUESTED, LABELLED, FAILED = 0, 1, 2, 3
@@ -39,6 +40,8 @@ class IterationRecord:
     end_time: float | None              # unix time the iteration was recorded, if known
     n_selected: int = 0
     n_failed: int | None = None         # failed points when the iteration was recorded
+    nll: float | None = None            # mean NLL of the calibrated std (same set as the RMSE)
+    coverage90: float | None = None     # share of points inside the central 90% interval
 
 
 @dataclass
@@ -64,6 +67,7 @@ class CampaignData:
     created: float | None = None        # unix time the store was created, if known
     model_choice: ModelChoice | None = None  # what `alflow predict` / load_surrogate would use
     model_note: str = "no model checkpoint yet"  # why there is no model_choice
+    model_selection: dict[str, Any] | None = None  # alcore.surrogate.selection_record.model_selection
 
     @property
     def n_labelled(self) -> int:
@@ -260,6 +264,7 @@ def build_campaign(
             timings=timings, end_time=end_time, n_selected=len(np.asarray(sel).reshape(-1)),
             n_failed=(int(metrics["failed"]) if isinstance(metrics.get("failed"), (int, float))
                       else None),
+            nll=_scalar(metrics.get("nll")), coverage90=_scalar(metrics.get("coverage90")),
         ))
 
     choice, note = _model_choice(sorted_iters, checkpoints, has_test)
@@ -285,7 +290,12 @@ def build_campaign(
         wall_time=wt, failure_reason=_str_array(failure_reason, P),
         iterations=records, config=cfg, created=_to_unix(created),
         model_choice=choice, model_note=note,
+        model_selection=model_selection([it for it in sorted_iters if isinstance(it, Mapping)]),
     )
+
+
+def _scalar(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
 def _model_choice(iterations: Sequence[Mapping[str, Any]], checkpoints: Sequence[int] | None,

@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from alcore.surrogate.selection_record import selection_text
+
 from .data import INITIAL, LABELLED, CampaignData
 from .figures import failure_table
 from .figures import format_duration as _duration
@@ -98,20 +100,31 @@ def surrogate_rows(c: CampaignData) -> list[tuple[str, str]]:
                           "alcore.load_surrogate use by default)"),
             ("use it", f"alflow predict {store} POINTS.csv -o predictions.csv; "
                        f"alflow export-model {store} -o surrogate.onnx; in Python: "
-                       f"alcore.load_surrogate({str(c.path)!r}).predict(X)")]
+                       f"alcore.load_surrogate({str(c.path)!r}).predict(X)")] + model_selection_rows(c)
+
+
+def model_selection_rows(c: CampaignData) -> list[tuple[str, str]]:
+    """The network the campaign chose (CV scores, when it was last tuned) and its std calibration."""
+    if c.model_selection is None:
+        return []
+    model, calibration = selection_text(c.model_selection)
+    return [("model", model), ("std calibration", calibration)]
 
 
 def iteration_table(c: CampaignData) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the per-iteration table (labels, test RMSE per output, timings)."""
     steps = step_order(c)
+    unc = any(r.coverage90 is not None for r in c.iterations)  # stores before issue 15 have none
     header = (["iteration", "labels", "selected"]
               + [f"test RMSE {n}" for n in c.output_names]
+              + (["NLL", "90% coverage"] if unc else [])
               + [f"{s} [s]" for s in steps])
     rows = []
     for r in c.iterations:
         rm = [(_fmt(float(r.test_rmse[j])) if r.test_rmse is not None else "-")
               for j in range(len(c.output_names))]
         rows.append([str(r.iteration), str(r.n_labels), str(r.n_selected)] + rm
+                    + ([_fmt(r.nll), _fmt(r.coverage90, 2)] if unc else [])
                     + [_fmt(r.timings.get(s), 3) for s in steps])
     return header, rows
 

@@ -42,7 +42,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"    {g['count']:>4} × {g['kind']}: {g['reason']}")
     if st["stop_requested"]:
         print("  stop requested: the campaign stops after its current step")
+    if st.get("model"):
+        from alcore.surrogate.selection_record import selection_text
+
+        model_line, calibration_line = selection_text(st["model"])
+        print(f"  model: {model_line}")
+        print(f"  calibration: {calibration_line}")
     for m in st["metrics"]:
         print(f"  it {m['iteration']:>3}: labels {m.get('labelled', '-'):>6}  rmse {fmt(m.get('rmse'))}"
-              f"  r2 {fmt(m.get('r2'), '.4f')}  nll {fmt(m.get('nll'))}")
+              f"  r2 {fmt(m.get('r2'), '.4f')}  nll {fmt(m.get('nll'))}"
+              + (f"  cov90 {fmt(m.get('coverage90'), '.2f')}" if "coverage90" in m else ""))
     return 0

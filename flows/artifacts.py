@@ -21,6 +21,8 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from alcore.failures import failed_share_note, failures_markdown
+
 _SPARKS = "▁▂▃▄▅▆▇█"
 
 
@@ -97,7 +99,8 @@ def surrogate_line(history: list[dict[str, Any]], store: str) -> str:
 
 
 def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, budget: int,
-                     failed: int, state: str, store: str, report: str | None = None) -> str:
+                     failed: int, state: str, store: str, report: str | None = None,
+                     failure_groups: list[dict[str, Any]] | None = None) -> str:
     rows = metrics_rows(history)
     finite = [(r["rmse"], r["iteration"], r["labels"]) for r in rows if r["rmse"] is not None]
     best = min(finite) if finite else None
@@ -113,7 +116,7 @@ def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, bu
               f"| Best {what} | "
               f"{_f(best[0]) + f' (iteration {best[1]}, {best[2]} labels)' if best else '–'} |",
               f"| Labels spent | {spent} / {budget} |",
-              f"| Failed evaluations | {failed} |",
+              f"| Failed evaluations | {failed_share_note(failed, spent) or 0} |",
               f"| Iterations finished | {len(rows)} (iteration 0 is the initial design) |"]
     steps = ("select", "label", "train", "evaluate")
     means = {}
@@ -136,6 +139,9 @@ def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, bu
             cells.append(" / ".join(_f(v) for v in po))
         cells += [_f(r["mae"]), _f(r["r2"], ".4f"), _f(r["nll"])]
         lines.append("| " + " | ".join(cells) + " |")
+    if failure_groups:
+        lines += ["", f"## Failures by reason ({failed} points; `alflow status` lists them)", "",
+                  *failures_markdown(failure_groups)]
     return "\n".join(lines) + "\n"
 
 
@@ -157,7 +163,8 @@ class CampaignArtifacts:
             update_progress_artifact(self._progress_id, pct, description=desc)
 
     def update(self, history: list[dict[str, Any]], *, spent: int, failed: int, state: str,
-               store: str, report: str | None = None) -> None:
+               store: str, report: str | None = None,
+               failure_groups: list[dict[str, Any]] | None = None) -> None:
         self.progress(spent)
         rows = metrics_rows(history)
         # The run's Artifacts tab lists every version of a key as a card with the same title,
@@ -172,7 +179,7 @@ class CampaignArtifacts:
                                               f"({spent}/{self.budget} labels)")
         create_markdown_artifact(
             summary_markdown(self.name, history, spent=spent, budget=self.budget, failed=failed,
-                             state=state, store=store, report=report),
+                             state=state, store=store, report=report, failure_groups=failure_groups),
             key=artifact_key(self.name, "summary"),
             description=f"{after}: {state} ({spent}/{self.budget} labels)",
         )

@@ -30,6 +30,7 @@ from prefect.states import Cancelled, Completed
 
 from alcore import campaign
 from alcore.config import load_config
+from alcore.failures import failed_share_note
 from flows.artifacts import CampaignArtifacts
 from flows.tasks import close_session, initialise_task, prefect_steps, report_task, session_for
 
@@ -151,7 +152,7 @@ def campaign_flow(config_path: str) -> Any:
         h = campaign.history(session)
         try:
             arts.update(h["iterations"], spent=h["spent"], failed=h["failed"], state=state, store=store_path,
-                        report=report)
+                        report=report, failure_groups=h["failure_groups"])
         except Exception as exc:  # noqa: BLE001 - monitoring must never stop a campaign
             logger.warning("could not update artifacts: %s", exc)
 
@@ -164,6 +165,8 @@ def campaign_flow(config_path: str) -> Any:
                                     on_iteration=lambda rec: publish(f"running (iteration {rec['iteration']} done)"))
         reason = result["stop_reason"]
         state_text = f"stopped: {reason}" if reason not in ("iterations", "budget spent") else "complete"
+        note = failed_share_note(result["failed"], result["labelled"] + result["failed"])
+        state_text += f", {note}" if note else ""
         if signals:
             state_text = f"stopped on {signal.Signals(signals[0]).name} (resume with the same command)"
         elif watcher.cancelled:

@@ -32,6 +32,7 @@ from alcore.campaign.errors import CampaignSetupError
 from alcore.campaign.hooks import get_hooks
 from alcore.campaign.records import iteration_records, labels_spent, plan
 from alcore.campaign.session import CampaignSession
+from alcore.failures import headline
 
 __all__ = ["step", "select", "label", "train", "evaluate", "checkpoint"]
 
@@ -116,9 +117,27 @@ def _acquire(session: CampaignSession, iteration: int, unlabelled: np.ndarray,
         # No X_target: the held-out test inputs must not steer what gets labelled;
         # nngp_ivr then integrates the variance over the pool.
         X_target=None,
+        success_prob=_success_prob(session, pool_X[unlabelled]),
     )
     sel = strategies.select(cfg.acquisition.strategy, ctx, **cfg.acquisition.params)
     return unlabelled[np.asarray(sel.indices, dtype=np.int64)], np.asarray(sel.scores, dtype=float)
+
+
+def _success_prob(session: CampaignSession, X: np.ndarray) -> np.ndarray | None:
+    """P(success) of each candidate with ``[acquisition] avoid_failures``; None while nothing
+    failed in a learned way (then the strategy picks exactly as without it)."""
+    if not session.config.acquisition.avoid_failures:
+        return None
+    from alcore.feasibility import from_store  # noqa: PLC0415
+    from alcore.strategies.base import MIN_SUCCESS_PROB  # noqa: PLC0415
+
+    model = from_store(session.store, seed=session.config.campaign.seed)
+    if model is None:
+        return None
+    p = model.success_prob(X)
+    log.info("avoiding failures: %s; %d of %d candidates below P(success) %.2f", model.describe(),
+             int((p < MIN_SUCCESS_PROB).sum()), p.size, MIN_SUCCESS_PROB)
+    return p
 
 
 # -------------------------------------------------------------------------------- label
@@ -135,6 +154,7 @@ def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
     store = session.store
     pending = np.asarray(store.requested_indices(), dtype=np.int64)
     ok = failed = 0
+    reasons: dict[str, int] = {}  # headline of each failure reason of this batch -> count
     stopped = False
     t0 = time.perf_counter()
     if pending.size:
@@ -148,8 +168,10 @@ def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
                     ok += 1
                 else:
                     store.record_failure(int(r.index), r.reason or "failed", r.wall_time, r.worker,
-                                         int(r.attempts))
+                                         int(r.attempts), kind=_failure_kind(r))
                     failed += 1
+                    head = headline(r.reason or "failed")
+                    reasons[head] = reasons.get(head, 0) + 1
                     log.warning("point %d failed after %d attempt(s): %s", r.index, r.attempts, r.reason)
             get_hooks().label_result(bool(r.ok))
             if session.halted():
@@ -157,7 +179,16 @@ def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
                 break
     if pending.size and not stopped and iteration >= 1:
         session.label_seconds.append(time.perf_counter() - t0)
-    return {"sent": int(pending.size), "labelled": ok, "failed": failed, "stopped": stopped}
+    return {"sent": int(pending.size), "labelled": ok, "failed": failed, "stopped": stopped,
+            "failure_reasons": reasons}
+
+
+def _failure_kind(result: Any) -> str:
+    """The store's kind of a failed result ("error" for results that carry none)."""
+    from alcore.store import FAILURE_KINDS  # noqa: PLC0415
+
+    kind = getattr(result, "kind", "error")
+    return kind if kind in FAILURE_KINDS else "error"
 
 
 def _setup_error_message(session: CampaignSession, reason: str | None) -> str:

@@ -45,6 +45,7 @@ MUTABLE_KEYS: tuple[str, ...] = (
     "model.batch_size",
     "acquisition.batch_size",
     "acquisition.samples",
+    "acquisition.avoid_failures",  # how to pick, not what is measured (like batch_size)
 )
 
 

@@ -33,7 +33,31 @@ def run(args: argparse.Namespace) -> int:
           f"(budget {st['label_budget']}, pool {st['pool']})")
     if st["stop_requested"]:
         print("  stop requested: the campaign stops after its current step")
+    print_failures(st["failures"])
     for m in st["metrics"]:
         print(f"  it {m['iteration']:>3}: labels {m.get('labelled', '-'):>6}  rmse {fmt(m.get('rmse'))}"
               f"  r2 {fmt(m.get('r2'), '.4f')}  nll {fmt(m.get('nll'))}")
     return 0
+
+
+def print_failures(failures: dict[str, Any], limit: int = 10) -> None:
+    """Failures grouped by reason with counts (pool, then test set); full texts: --json or
+    ``alflow export --include-failed``."""
+    groups = failures.get("groups") or []
+    if groups:
+        print(f"  failed points by reason ({sum(g['count'] for g in groups)}):")
+        _print_groups(groups, limit)
+    test = failures.get("test_set")
+    if test and test.get("failed"):
+        print(f"  test set: {test['failed']} of {test['sent']} points failed when it was labelled "
+              "(dropped from the test set):")
+        _print_groups(test.get("groups") or [], limit)
+
+
+def _print_groups(groups: list[dict[str, Any]], limit: int) -> None:
+    for g in groups[:limit]:
+        print(f"    {g['count']:>5}  {g['reason']}  [{g['kind']}; e.g. point {g['indices'][0]}]"
+              if g["indices"] else f"    {g['count']:>5}  {g['reason']}  [{g['kind']}]")
+    rest = groups[limit:]
+    if rest:
+        print(f"    {sum(g['count'] for g in rest):>5}  ({len(rest)} other reasons: see --json)")

@@ -101,6 +101,6 @@ def failures_markdown(groups: Sequence[dict[str, Any]], limit: int = 10) -> list
     for g in groups[:limit]:
         tail = stderr_tail(g.get("example", ""))
         if tail:
-            lines += ["", f"stderr of point {g['indices'][0]} ({g['reason'][:60]}):", "", "```",
+            lines += ["", f"stderr of point {g['indices'][0]} (tail):", "", "```",
                       *tail.splitlines()[-15:], "```"]
     return lines

@@ -6,7 +6,9 @@ Prefect), on a cheap smooth oracle of 3 inputs on [0, 1]³ that fails
 * ``region``: deterministically for x0 > 0.8 (20 % of the box), a solver that diverges there;
 * ``region60``: deterministically for x0 > 0.6 (40 %: the case measured in the issue);
 * ``random5``: at random for 5 % of the calls, wherever x is (``[dask] retries = 0`` so each
-  random failure is kept: with retries, almost all of them would be absorbed).
+  random failure is kept: with retries, almost all of them would be absorbed); the k-th call
+  of a campaign fails in both arms alike (one seeded stream per campaign), so the arms differ
+  only by what avoid_failures does.
 
 Each case runs ``[acquisition] avoid_failures = false`` (what main did before) and ``true`` with
 the same seeds (paired: same pool, test set, initial design). Per campaign: the share of the
@@ -38,20 +40,22 @@ ORACLE = textwrap.dedent(
     def _f(x):
         return float(np.sin(3.0 * x[0]) * np.cos(2.0 * x[1]) + 0.5 * x[2] ** 2 + 0.3 * x[0] * x[1])
 
-    def region(x):
+    def region(x, seed=0, arm=""):
         if x[0] > 0.8:
             raise RuntimeError("solver diverged")
         return _f(x)
 
-    def region60(x):
+    def region60(x, seed=0, arm=""):
         if x[0] > 0.6:
             raise RuntimeError("solver diverged")
         return _f(x)
 
-    _rng = np.random.default_rng()
+    _rngs = {}
 
-    def random5(x):
-        if _rng.random() < 0.05:
+    def random5(x, seed=0, arm=""):
+        # one stream per campaign, the same for both arms of a seed: the k-th call fails in both
+        rng = _rngs.setdefault((seed, arm), np.random.default_rng(seed))
+        if rng.random() < 0.05:
             raise RuntimeError("random crash")
         return _f(x)
     '''
@@ -67,6 +71,7 @@ CONFIG = textwrap.dedent(
     [oracle]
     name = "{oracle_file}:{case}"
     bounds = [[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]
+    params = {{ seed = {seed}, arm = "{arm}" }}
 
     [pool]
     size = {pool}

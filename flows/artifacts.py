@@ -21,7 +21,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from alcore.failures import failed_share_note, failures_markdown
+from alcore.failures import failures_markdown
 
 _SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -116,7 +116,8 @@ def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, bu
               f"| Best {what} | "
               f"{_f(best[0]) + f' (iteration {best[1]}, {best[2]} labels)' if best else '–'} |",
               f"| Labels spent | {spent} / {budget} |",
-              f"| Failed evaluations | {failed_share_note(failed, spent) or 0} |",
+              f"| Failed evaluations | {failed}"
+              + (f" of {spent} ({100 * failed / spent:.0f}%)" if failed and spent else "") + " |",
               f"| Iterations finished | {len(rows)} (iteration 0 is the initial design) |"]
     steps = ("select", "label", "train", "evaluate")
     means = {}

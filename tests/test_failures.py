@@ -238,3 +238,95 @@ def test_avoid_failures_may_change_on_resume() -> None:
     old = {"acquisition": {"strategy": "nngp_lcmd", "avoid_failures": True}}
     assert check_resume(old, {"acquisition": {"strategy": "nngp_lcmd", "avoid_failures": False}}) == [
         "acquisition.avoid_failures"]
+
+
+def test_report_shows_the_stderr_tail_of_a_program_failure(tmp_path: Path) -> None:
+    from alcore.report import write_report
+
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 2))
+    reason = ("command: 'sim' exited with status 2\n--- stderr (tail) ---\n"
+              "reading mesh\nnegative jacobian in element 42")
+    with CampaignStore.create(tmp_path / "s.h5", config={"campaign": {"name": "r"}},
+                              oracle_info={"name": "sim", "input_names": ["a", "b"], "output_names": ["y"]},
+                              pool_X=X, seeds={"pool": 0}) as st:
+        st.mark_requested(np.arange(6), 0, np.zeros(6))
+        for i in range(4):
+            st.record_label(i, np.array([float(i)]), wall_time=1.0, worker="w0")
+        for i in (4, 5):
+            st.record_failure(i, reason, wall_time=1.0, worker="w1")
+        st.record_iteration(0, {"on": "train", "rmse": 0.1, "labelled": 4, "failed": 2})
+    out = write_report(tmp_path / "s.h5", tmp_path / "rep")
+    md = out["markdown"].read_text()
+    assert "exited with status 2 — stderr: negative jacobian in element 42" in md
+    assert "reading mesh" in md  # the tail itself, not only its last line
+    assert "reading mesh" in out["html"].read_text()
+
+
+def test_label_step_returns_the_reasons_of_its_batch(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, name="lab", pool={"size": 64, "design": "sobol"},
+                  budget={"initial": 20, "iterations": 1})
+    with campaign.open_campaign(cfg) as session:
+        campaign.select(session, 0)
+        out = campaign.label(session, 0)
+    assert out["failed"] > 0
+    assert sum(out["failure_reasons"].values()) == out["failed"]
+    assert all(r.startswith("exception: RuntimeError: solver diverged") for r in out["failure_reasons"])
+    assert describe_counts(out["failure_reasons"]).count("×") >= 1
+
+
+def test_flow_state_message_summary_and_log_name_the_failures(tmp_path: Path, prefect_api) -> None:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, LogFilter, LogFilterFlowRunId
+
+    from flows.campaign import campaign_flow
+
+    (tmp_path / "failing.py").write_text(FAILING_ORACLE)
+    raw = counting_config(tmp_path, campaign={"name": "Fail Flow"}, oracle={"name": "failing.py:f"},
+                          model={"select": "fixed"}, budget={"initial": 8, "iterations": 1})
+    state = campaign_flow(str(write_toml(tmp_path / "f.toml", raw)), return_state=True)
+    assert state.is_completed(), state
+    result = state.result()
+    assert result["failed"] > 0
+    assert state.message.startswith("complete, ") and "% of evaluations failed" in state.message
+
+    async def read():
+        async with get_client() as client:
+            arts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["fail-flow-summary"])))
+            logs = await client.read_logs(log_filter=LogFilter(
+                flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+            return arts, logs
+
+    for _ in range(20):  # logs reach the API in the background
+        arts, logs = asyncio.run(read())
+        if any("evaluation(s) failed:" in log.message for log in logs):
+            break
+        import time
+
+        time.sleep(0.5)
+    summary = max(arts, key=lambda a: a.created).data
+    assert "% of evaluations failed" in summary and "## Failures by reason" in summary
+    assert "solver diverged" in summary
+    lines = [log.message for log in logs if "evaluation(s) failed:" in log.message]
+    assert lines and "× exception: RuntimeError: solver diverged" in lines[0]
+
+
+def test_only_failures_of_kind_error_are_learned(tmp_path: Path) -> None:
+    from alcore.feasibility import learned_failures
+
+    X = np.random.default_rng(0).random((20, 2))
+    with CampaignStore.create(tmp_path / "k.h5", config={}, oracle_info={"name": "o"}, pool_X=X,
+                              seeds={"pool": 0}) as st:
+        st.mark_requested(np.arange(8), 0, np.zeros(8))
+        for i in range(4):
+            st.record_label(i, np.array([1.0]))
+        st.record_failure(4, "timeout: evaluation exceeded 5 s", kind="timeout")
+        st.record_failure(5, "worker died while evaluating this point", kind="worker_died")
+        assert learned_failures(st).size == 0 and from_store(st) is None  # reported, not learned
+        st.record_failure(6, "exception: RuntimeError: diverged", kind="error")
+        assert learned_failures(st).tolist() == [6]
+        model = from_store(st)
+        assert model is not None and model.failed.sum() == 1 and model.failed.size == 5

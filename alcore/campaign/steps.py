@@ -106,9 +106,14 @@ def _acquire(session: CampaignSession, iteration: int, unlabelled: np.ndarray,
 
     cfg, store = session.config, session.store
     pool_X = np.asarray(store.pool_X)
+    visited = store.labelled_indices()
+    if cfg.acquisition.avoid_failures:  # failed points were paid for: no strategy goes back there
+        from alcore.feasibility import learned_failures  # noqa: PLC0415
+
+        visited = np.union1d(visited, learned_failures(store))
     ctx = strategies.AcquisitionContext(
         model=session.model_for(iteration - 1),
-        X_train=pool_X[store.labelled_indices()],
+        X_train=pool_X[visited],
         X_pool=pool_X[unlabelled],
         batch_size=want,
         n_samples=cfg.acquisition.samples,

@@ -51,13 +51,13 @@ def print_failures(failures: dict[str, Any], limit: int = 10) -> None:
     if test and test.get("failed"):
         print(f"  test set: {test['failed']} of {test['sent']} points failed when it was labelled "
               "(dropped from the test set):")
-        _print_groups(test.get("groups") or [], limit)
+        _print_groups(test.get("groups") or [], limit, pool_points=False)
 
 
-def _print_groups(groups: list[dict[str, Any]], limit: int) -> None:
+def _print_groups(groups: list[dict[str, Any]], limit: int, pool_points: bool = True) -> None:
     for g in groups[:limit]:
-        print(f"    {g['count']:>5}  {g['reason']}  [{g['kind']}; e.g. point {g['indices'][0]}]"
-              if g["indices"] else f"    {g['count']:>5}  {g['reason']}  [{g['kind']}]")
+        where = f"; e.g. point {g['indices'][0]}" if pool_points and g["indices"] else ""
+        print(f"    {g['count']:>5}  {g['reason']}  [{g['kind']}{where}]")
     rest = groups[limit:]
     if rest:
         print(f"    {sum(g['count'] for g in rest):>5}  ({len(rest)} other reasons: see --json)")

@@ -106,11 +106,11 @@ def _acquire(session: CampaignSession, iteration: int, unlabelled: np.ndarray,
 
     cfg, store = session.config, session.store
     pool_X = np.asarray(store.pool_X)
-    visited = store.labelled_indices()
-    if cfg.acquisition.avoid_failures:  # failed points were paid for: no strategy goes back there
-        from alcore.feasibility import learned_failures  # noqa: PLC0415
+    visited, success_prob = store.labelled_indices(), None
+    if cfg.acquisition.avoid_failures:
+        from alcore.feasibility import avoidance  # noqa: PLC0415
 
-        visited = np.union1d(visited, learned_failures(store))
+        visited, success_prob = avoidance(store, unlabelled, seed=cfg.campaign.seed)
     ctx = strategies.AcquisitionContext(
         model=session.model_for(iteration - 1),
         X_train=pool_X[visited],
@@ -122,27 +122,10 @@ def _acquire(session: CampaignSession, iteration: int, unlabelled: np.ndarray,
         # No X_target: the held-out test inputs must not steer what gets labelled;
         # nngp_ivr then integrates the variance over the pool.
         X_target=None,
-        success_prob=_success_prob(session, pool_X[unlabelled]),
+        success_prob=success_prob,
     )
     sel = strategies.select(cfg.acquisition.strategy, ctx, **cfg.acquisition.params)
     return unlabelled[np.asarray(sel.indices, dtype=np.int64)], np.asarray(sel.scores, dtype=float)
-
-
-def _success_prob(session: CampaignSession, X: np.ndarray) -> np.ndarray | None:
-    """P(success) of each candidate with ``[acquisition] avoid_failures``; None while nothing
-    failed in a learned way (then the strategy picks exactly as without it)."""
-    if not session.config.acquisition.avoid_failures:
-        return None
-    from alcore.feasibility import from_store  # noqa: PLC0415
-    from alcore.strategies.base import MIN_SUCCESS_PROB  # noqa: PLC0415
-
-    model = from_store(session.store, seed=session.config.campaign.seed)
-    if model is None:
-        return None
-    p = model.success_prob(X)
-    log.info("avoiding failures: %s; %d of %d candidates below P(success) %.2f", model.describe(),
-             int((p < MIN_SUCCESS_PROB).sum()), p.size, MIN_SUCCESS_PROB)
-    return p
 
 
 # -------------------------------------------------------------------------------- label

@@ -40,8 +40,11 @@ Why this and not a classifier that is trained: a GP classifier is not a runtime 
 and a small logistic network needs an optimiser, a class-imbalance treatment and a stopping
 rule, and extrapolates a linear boundary with full confidence into regions nobody has
 evaluated.  The kernel estimate has no training loop, is deterministic, lies in (0, 1) by
-construction and falls back to the overall rate where there is no data.  Its cost is O(P·n·d) per
-prediction (chunked) and O(n²·d) per length-scale trial, with n capped at ``MAX_FIT_POINTS``.
+construction and falls back to the overall rate where there is no data.  Its cost is
+O(P·n·d) per averaged vector and prediction (chunked) and O(n²·d) per length-scale trial, with
+n capped at ``MAX_FIT_POINTS`` for the trials: with 2000 evaluated points, 9 inputs and 10⁵
+candidates about 3.5 s to fit and 15 s to predict on a loaded 2-core machine (only once
+something failed).
 """
 
 from __future__ import annotations
@@ -116,9 +119,10 @@ class FailureModel:
 
 
 def _weights(Z: np.ndarray, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Gaussian ARD weights (m, n) between rows of Z and X (both in box units)."""
-    inv = np.where(np.isfinite(lengths), 1.0 / lengths, 0.0)
-    a, b = Z * inv, X * inv
+    """Gaussian ARD weights (m, n) between rows of Z and X (both in box units); inputs with
+    ℓ = ∞ drop out of the distance."""
+    keep = np.isfinite(lengths)
+    a, b = Z[:, keep] / lengths[keep], X[:, keep] / lengths[keep]
     d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
     np.maximum(d2, 0.0, out=d2)
     return np.exp(-0.5 * d2)

@@ -51,8 +51,8 @@ def history(session: CampaignSession) -> dict[str, Any]:
     recs = iteration_records(store)
     its = [{"iteration": i, "metrics": recs[i].get("metrics") or {},
             "timings": recs[i].get("timings") or {}} for i in finished_iterations(recs)]
-    labelled, failed = int(len(store.labelled_indices())), int(len(store.failed_indices()))
     fidx = store.failed_indices()
+    labelled, failed = int(len(store.labelled_indices())), int(len(fidx))
     return {"iterations": its, "labelled": labelled, "failed": failed, "spent": labelled + failed,
             "budget": session.config.label_budget, "name": session.config.campaign.name,
             "failure_groups": group_failures(fidx, store.failure_reasons[fidx], store.failure_kinds[fidx])}

@@ -109,6 +109,10 @@ def select_task(store_path: str, iteration: int) -> dict[str, Any]:
     out = campaign.select(session_for(store_path), iteration)
     how = ("kept the batch of the interrupted run" if out.get("resumed")
            else f"selected with {out.get('strategy', '?')}")
+    if out.get("avoiding"):
+        a = out["avoiding"]
+        how += (f", avoiding where {a['failed_points']} evaluation(s) failed "
+                f"({a['skipped']} candidate(s) skipped)")
     get_run_logger().info("iteration %d: %s: %d point(s) in %.2fs", iteration, how,
                           out["selected"], out["seconds"])
     return out

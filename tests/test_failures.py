@@ -332,3 +332,16 @@ def test_only_failures_of_kind_error_are_learned(tmp_path: Path) -> None:
         assert learned_failures(st).tolist() == [6]
         model = from_store(st)
         assert model is not None and model.failed.sum() == 1 and model.failed.size == 5
+
+
+def test_select_step_says_it_avoids_failures(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, name="sel", pool={"size": 64, "design": "sobol"},
+                  budget={"initial": 16, "iterations": 1})
+    with campaign.open_campaign(cfg) as session:
+        campaign.select(session, 0)
+        out0 = campaign.label(session, 0)
+        campaign.train(session, 0)
+        out = campaign.select(session, 1)
+    assert out0["failed"] > 0
+    assert out["avoiding"]["failed_points"] == out0["failed"]
+    assert 0 <= out["avoiding"]["skipped"] <= 64 - 16

@@ -87,6 +87,7 @@ def select(session: CampaignSession, iteration: int) -> dict[str, Any]:
         want = min(want, int(unlabelled.size))
         if want <= 0:
             return {"selected": 0, "resumed": False}
+        avoiding: dict[str, Any] = {}
         if iteration == 0:
             strategy = "initial"
             rng = np.random.default_rng(session.seeds.initial)
@@ -94,14 +95,15 @@ def select(session: CampaignSession, iteration: int) -> dict[str, Any]:
             scores = np.full(want, np.nan)
         else:
             strategy = cfg.acquisition.strategy
-            picks, scores = _acquire(session, iteration, unlabelled, want)
+            picks, scores, avoiding = _acquire(session, iteration, unlabelled, want)
         store.mark_requested(np.asarray(picks, dtype=np.int64), iteration, scores)
-    return {"selected": int(len(picks)), "strategy": strategy, "resumed": False}
+    return {"selected": int(len(picks)), "strategy": strategy, "resumed": False} | avoiding
 
 
 def _acquire(session: CampaignSession, iteration: int, unlabelled: np.ndarray,
-             want: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pool positions and scores of ``want`` picks by the configured strategy."""
+             want: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Pool positions and scores of ``want`` picks by the configured strategy, and
+    ``{"avoiding": {"failed_points", "visited", "skipped"}}`` while failures are avoided."""
     from alcore import strategies  # noqa: PLC0415
 
     cfg, store = session.config, session.store
@@ -125,7 +127,15 @@ def _acquire(session: CampaignSession, iteration: int, unlabelled: np.ndarray,
         success_prob=success_prob,
     )
     sel = strategies.select(cfg.acquisition.strategy, ctx, **cfg.acquisition.params)
-    return unlabelled[np.asarray(sel.indices, dtype=np.int64)], np.asarray(sel.scores, dtype=float)
+    info: dict[str, Any] = {}
+    if success_prob is not None:
+        from alcore.feasibility import learned_failures  # noqa: PLC0415
+        from alcore.strategies.base import MIN_SUCCESS_PROB  # noqa: PLC0415
+
+        info["avoiding"] = {"failed_points": int(learned_failures(store).size),
+                            "visited": int(visited.size - store.labelled_indices().size),
+                            "skipped": int((success_prob < MIN_SUCCESS_PROB).sum())}
+    return unlabelled[np.asarray(sel.indices, dtype=np.int64)], np.asarray(sel.scores, dtype=float), info
 
 
 # -------------------------------------------------------------------------------- label

@@ -32,6 +32,8 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from alcore.failures import failures_markdown
+
 _SPARKS = "▁▂▃▄▅▆▇█"
 
 
@@ -112,17 +114,13 @@ def curve_markdown(rows: list[dict[str, Any]], what: str) -> str:
     return f"![learning curve: {what} against labels, log scale]({data_uri(svg)})"
 
 
-def progress_markdown(rows: list[tuple[str, str]], failures: list[tuple[int, str, str]],
-                      dashboard: str | None = None) -> list[str]:
-    """"How is it going?": the rows of :func:`alcore.campaign.progress.progress_rows`, failures
-    by reason (count, kind, reason) and the Dask dashboard link, as markdown lines."""
+def progress_markdown(rows: list[tuple[str, str]], dashboard: str | None = None) -> list[str]:
+    """"How is it going?": the rows of :func:`alcore.campaign.progress.progress_rows` and the
+    Dask dashboard link, as markdown lines (failures have their own section, by reason)."""
     lines = ["## How is it going?", "", "| Quantity | Value |", "|---|---|"]
     lines += [f"| {k} | {_cell(v)} |" for k, v in rows]
     if dashboard:
         lines.append(f"| Dask dashboard | [{dashboard}]({dashboard}) |")
-    if failures:
-        lines += ["", "### Failures by reason", "", "| count | kind | reason |", "|---|---|---|"]
-        lines += [f"| {n} | {kind} | {_cell(reason)} |" for n, kind, reason in failures]
     return lines
 
 
@@ -163,10 +161,11 @@ def model_lines(history: list[dict[str, Any]]) -> list[str]:
 def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, budget: int,
                      failed: int, state: str, store: str, report: str | None = None,
                      progress: list[tuple[str, str]] | None = None,
-                     failures: list[tuple[int, str, str]] | None = None,
-                     dashboard: str | None = None) -> str:
+                     dashboard: str | None = None,
+                     failure_groups: list[dict[str, Any]] | None = None) -> str:
     """The summary artifact. ``progress``: (quantity, value) rows of
-    :func:`alcore.campaign.progress.progress_rows`; ``failures``: (count, kind, reason)."""
+    :func:`alcore.campaign.progress.progress_rows`; ``failure_groups``:
+    :func:`alcore.failures.group_failures` of the failed pool points."""
     rows = metrics_rows(history)
     finite = [(r["rmse"], r["iteration"], r["labels"]) for r in rows if r["rmse"] is not None]
     best = min(finite) if finite else None
@@ -179,14 +178,15 @@ def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, bu
     if report:
         lines.append(f"**Report:** `{report}` (`alflow report STORE` rewrites it)")
     if progress is not None:
-        lines += [""] + progress_markdown(progress, failures or [], dashboard)
+        lines += [""] + progress_markdown(progress, dashboard)
     elif dashboard:
         lines.append(f"**Dask dashboard:** [{dashboard}]({dashboard})  ")
     lines += ["", "## Model", "", "| Quantity | Value |", "|---|---|",
               f"| Best {what} | "
               f"{_f(best[0]) + f' (iteration {best[1]}, {best[2]} labels)' if best else '–'} |",
               f"| Labels spent | {spent} / {budget} |",
-              f"| Failed evaluations | {failed} |",
+              f"| Failed evaluations | {failed}"
+              + (f" of {spent} ({100 * failed / spent:.0f}%)" if failed and spent else "") + " |",
               f"| Iterations finished | {len(rows)} (iteration 0 is the initial design) |"]
     steps = ("select", "label", "train", "evaluate")
     means = {}
@@ -215,6 +215,9 @@ def summary_markdown(name: str, history: list[dict[str, Any]], *, spent: int, bu
             cells.append(" / ".join(_f(v) for v in po))
         cells += [_f(r["mae"]), _f(r["r2"], ".4f"), _f(r["nll"]), _f(r["coverage90"], ".2f")]
         lines.append("| " + " | ".join(cells) + " |")
+    if failure_groups:
+        lines += ["", f"## Failures by reason ({failed} points; `alflow status` lists them)", "",
+                  *failures_markdown(failure_groups)]
     return "\n".join(lines) + "\n"
 
 
@@ -240,7 +243,8 @@ class CampaignArtifacts:
 
     def update(self, history: list[dict[str, Any]], *, spent: int, failed: int, state: str,
                store: str, report: str | None = None, progress: list[tuple[str, str]] | None = None,
-               failures: list[tuple[int, str, str]] | None = None, dashboard: str | None = None) -> None:
+               dashboard: str | None = None,
+               failure_groups: list[dict[str, Any]] | None = None) -> None:
         """Refresh all three (create them on the first call: progress, metrics, summary)."""
         self.progress(spent)
         rows = metrics_rows(history)
@@ -251,7 +255,7 @@ class CampaignArtifacts:
         after = f"After iteration {last}" if last is not None else "Before iteration 0"
         md = summary_markdown(self.name, history, spent=spent, budget=self.budget, failed=failed,
                               state=state, store=store, report=report, progress=progress,
-                              failures=failures, dashboard=dashboard)
+                              dashboard=dashboard, failure_groups=failure_groups)
         md_desc = f"{after}: {state} ({spent}/{self.budget} labels)"
         if self._metrics_id is None:
             self._metrics_id = _create_in_band(lambda: create_table_artifact(

@@ -31,6 +31,7 @@ from prefect.states import Cancelled, Completed
 from alcore import campaign
 from alcore.config import load_config
 from alcore.campaign.progress import campaign_progress, progress_rows
+from alcore.failures import failed_share_note
 from flows.artifacts import CampaignArtifacts
 from flows.events import FINISHED, STARTED, EventHooks, emit
 from flows.tasks import close_session, initialise_task, prefect_steps, report_task, session_for
@@ -159,8 +160,7 @@ def campaign_flow(config_path: str) -> Any:
                                      deadline=session.deadline, running=running)
             arts.update(h["iterations"], spent=h["spent"], failed=h["failed"], state=state, store=store_path,
                         report=report, progress=progress_rows(pace),
-                        failures=[(g.count, g.kind, g.reason) for g in pace.failures],
-                        dashboard=session.dashboard_link)
+                        dashboard=session.dashboard_link, failure_groups=h["failure_groups"])
         except Exception as exc:  # noqa: BLE001 - monitoring must never stop a campaign
             logger.warning("could not update artifacts: %s", exc)
 
@@ -175,6 +175,8 @@ def campaign_flow(config_path: str) -> Any:
                                     on_iteration=lambda rec: publish(f"running (iteration {rec['iteration']} done)"))
         reason = result["stop_reason"]
         state_text = f"stopped: {reason}" if reason not in ("iterations", "budget spent") else "complete"
+        note = failed_share_note(result["failed"], result["labelled"] + result["failed"])
+        state_text += f", {note}" if note else ""
         if signals:
             state_text = f"stopped on {signal.Signals(signals[0]).name} (resume with the same command)"
         elif watcher.cancelled:

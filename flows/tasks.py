@@ -29,6 +29,7 @@ from prefect.cache_policies import NO_CACHE
 
 from alcore import campaign
 from alcore.campaign import CampaignSession
+from alcore.failures import describe_counts
 
 def _retry_unless_user_error(task: Any, task_run: Any, state: Any) -> bool:
     """Retry a failed step unless it failed on a user error: a retry cannot fix a config."""
@@ -108,6 +109,10 @@ def select_task(store_path: str, iteration: int) -> dict[str, Any]:
     out = campaign.select(session_for(store_path), iteration)
     how = ("kept the batch of the interrupted run" if out.get("resumed")
            else f"selected with {out.get('strategy', '?')}")
+    if out.get("avoiding"):
+        a = out["avoiding"]
+        how += (f", avoiding where {a['failed_points']} evaluation(s) failed "
+                f"({a['skipped']} candidate(s) skipped)")
     get_run_logger().info("iteration %d: %s: %d point(s) in %.2fs", iteration, how,
                           out["selected"], out["seconds"])
     return out
@@ -120,7 +125,8 @@ def label_task(store_path: str, iteration: int) -> dict[str, Any]:
     log.info("iteration %d: labelled %d, failed %d of %d sent in %.1fs", iteration,
              out["labelled"], out["failed"], out["sent"], out["seconds"])
     if out["failed"]:
-        log.warning("iteration %d: %d evaluation(s) failed (see `alflow status`)", iteration, out["failed"])
+        log.warning("iteration %d: %d evaluation(s) failed: %s (details: `alflow status %s`)", iteration,
+                    out["failed"], describe_counts(out.get("failure_reasons") or {}), store_path)
     return out
 
 

@@ -22,17 +22,23 @@ from alcore.config import CampaignConfig, Preflight
 if TYPE_CHECKING:
     from oracles import Dispatcher, Oracle
 
-__all__ = ["build_pool_and_test"]
+__all__ = ["build_pool_and_test", "TEST_FAILURES_KEY"]
 
 Points = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
+#: Key of the store's oracle info under which the failures of a labelled test set are kept
+#: (``{"sent", "failed", "points": [{inputs, reason, kind, attempts, worker}, ...]}``).
+TEST_FAILURES_KEY = "test_set_failures"
+_MAX_KEPT = 200  # failed test points kept with their reason (the count is always exact)
 
 
 def build_pool_and_test(cfg: CampaignConfig, checked: Preflight, seeds: Seeds,
-                        get_dispatcher: Callable[[], Dispatcher]) -> Points:
+                        get_dispatcher: Callable[[], Dispatcher],
+                        test_failures: dict | None = None) -> Points:
     """The pool and test set of a new campaign: ``(pool_X, test_X, test_y)``.
 
     ``get_dispatcher`` is called only when a simulator test set must be labelled, so a
-    campaign on a table or with a test file never starts a Dask cluster here.
+    campaign on a table or with a test file never starts a Dask cluster here. The failures
+    of that labelling go into ``test_failures`` (see :data:`TEST_FAILURES_KEY`).
     """
     from alcore.design import make_design  # noqa: PLC0415
 
@@ -50,7 +56,7 @@ def build_pool_and_test(cfg: CampaignConfig, checked: Preflight, seeds: Seeds,
         return pool_X, checked.test_X, checked.test_y
     if cfg.test.size:
         X = np.asarray(make_design("random", cfg.test.size, oracle.bounds, seeds.test))
-        return (pool_X, *_label_directly(oracle, get_dispatcher(), X))
+        return (pool_X, *_label_directly(oracle, get_dispatcher(), X, test_failures))
     return pool_X, None, None
 
 
@@ -71,7 +77,8 @@ def _table_split(cfg: CampaignConfig, checked: Preflight, oracle: Oracle, fixed:
     return fixed[rest], test_X, test_y
 
 
-def _label_directly(oracle: Oracle, dispatcher: Dispatcher, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _label_directly(oracle: Oracle, dispatcher: Dispatcher, X: np.ndarray,
+                    failures: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Label a test set through the dispatcher (simulators), dropping failed points.
 
     An error that is the same for every point (kind ``setup``: wrong output shape, missing
@@ -80,15 +87,27 @@ def _label_directly(oracle: Oracle, dispatcher: Dispatcher, X: np.ndarray) -> tu
     say(f"start-up: labelling the test set: {len(X)} points with '{oracle.name}' ...")
     t0 = time.perf_counter()
     ys: dict[int, np.ndarray] = {}
+    failed: list[dict] = []
     for r in dispatcher.evaluate(oracle, X, np.arange(len(X))):
         if r.ok:
             ys[int(r.index)] = np.asarray(r.y, float).reshape(-1)
         elif getattr(r, "kind", "error") == "setup":
             raise CampaignSetupError(f"oracle '{oracle.name}': {r.reason}")
+        else:
+            failed.append({"inputs": [float(v) for v in X[int(r.index)]], "reason": r.reason or "failed",
+                           "kind": getattr(r, "kind", "error"), "attempts": int(r.attempts),
+                           "worker": str(r.worker)})
     keep = np.array(sorted(ys), dtype=int)
     say(f"start-up: test set labelled in {time.perf_counter() - t0:.0f} s")
+    if failures is not None:
+        failures.update(sent=int(len(X)), failed=len(failed), points=failed[:_MAX_KEPT])
     if keep.size < len(X):
-        say(f"test set: {len(X) - keep.size} of {len(X)} points failed and were dropped")
+        from alcore.failures import describe_groups, group_failures  # noqa: PLC0415
+
+        groups = group_failures(range(len(failed)), [f["reason"] for f in failed],
+                                [f["kind"] for f in failed])
+        say(f"test set: {len(X) - keep.size} of {len(X)} points failed and were dropped "
+            f"({describe_groups(groups)}; see `alflow status`)")
     if keep.size == 0:
         return X[:0], np.zeros((0, oracle.output_dim))
     return X[keep], np.stack([ys[i] for i in keep])

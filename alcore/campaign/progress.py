@@ -22,9 +22,7 @@ Rules (documented in the README, "status fields"):
 from __future__ import annotations
 
 import math
-import re
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -141,26 +139,14 @@ def _current_stretch_rate(times: np.ndarray, longest_eval: float) -> float | Non
     return (stretch.size - 1) / span * 3600.0
 
 
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-
-
 def _failure_groups(kinds: np.ndarray, reasons: np.ndarray, limit: int = 8) -> tuple[FailureGroup, ...]:
-    """Group by kind and the first line of the reason with its numbers masked ("diverged at
-    x0=0.91" and "x0=0.87" are one reason); each group shows its first reason as written."""
-    counts: Counter[tuple[str, str]] = Counter()
-    shown: dict[tuple[str, str], str] = {}
-    for k, r in zip(kinds, reasons):
-        first = (str(r).strip().splitlines() or [""])[0].strip() or "(no reason recorded)"
-        if len(first) > 120:
-            first = first[:117] + "..."
-        key = (str(k) or "error", _NUMBER.sub("#", first))
-        counts[key] += 1
-        shown.setdefault(key, first)
-    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    groups = [FailureGroup(kind=k, reason=shown[(k, m)] + (" (and similar)" if n > 1 and _NUMBER.search(shown[(k, m)])
-                                                              else ""), count=n)
-              for (k, m), n in ordered[:limit]]
-    rest = sum(n for _, n in ordered[limit:])
+    """:func:`alcore.failures.group_failures` (the one grouping rule) as at most ``limit``
+    groups, the rest summed into one "other" group."""
+    from alcore.failures import group_failures  # noqa: PLC0415
+
+    ordered = group_failures(np.arange(len(reasons)), reasons, kinds)
+    groups = [FailureGroup(kind=g["kind"], reason=g["reason"], count=g["count"]) for g in ordered[:limit]]
+    rest = sum(g["count"] for g in ordered[limit:])
     if rest:
         groups.append(FailureGroup(kind="other", reason=f"{len(ordered) - limit} other reason(s)", count=rest))
     return tuple(groups)

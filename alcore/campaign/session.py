@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from alcore._util import flatten
 from alcore.campaign.errors import CampaignSetupError
-from alcore.campaign.pool import build_pool_and_test
+from alcore.campaign.pool import TEST_FAILURES_KEY, build_pool_and_test
 from alcore.campaign.seeds import Seeds, seeds
 from alcore.config import CampaignConfig, Preflight, check_resume, parse_config, preflight
 
@@ -210,9 +210,12 @@ def _create(cfg: CampaignConfig, path: Path, checked: Preflight) -> CampaignSess
         return dispatcher
 
     try:
-        pool_X, test_X, test_y = build_pool_and_test(cfg, checked, campaign_seeds, get_dispatcher)
+        test_failures: dict = {}
+        pool_X, test_X, test_y = build_pool_and_test(cfg, checked, campaign_seeds, get_dispatcher,
+                                                     test_failures)
         path.parent.mkdir(parents=True, exist_ok=True)
-        store = CampaignStore.create(path, config=cfg.to_dict(), oracle_info=oracle.info(),
+        info = oracle.info() | ({TEST_FAILURES_KEY: test_failures} if test_failures.get("failed") else {})
+        store = CampaignStore.create(path, config=cfg.to_dict(), oracle_info=info,
                                      pool_X=pool_X, test_X=test_X, test_y=test_y,
                                      seeds=campaign_seeds.to_dict())
     except BaseException:

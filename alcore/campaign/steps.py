@@ -33,6 +33,7 @@ from alcore.campaign.errors import CampaignSetupError
 from alcore.campaign.hooks import get_hooks
 from alcore.campaign.records import iteration_records, labels_spent, plan
 from alcore.campaign.session import CampaignSession
+from alcore.failures import headline
 
 __all__ = ["step", "select", "label", "train", "evaluate", "checkpoint"]
 
@@ -87,6 +88,7 @@ def select(session: CampaignSession, iteration: int) -> dict[str, Any]:
         want = min(want, int(unlabelled.size))
         if want <= 0:
             return {"selected": 0, "resumed": False}
+        avoiding: dict[str, Any] = {}
         if iteration == 0:
             strategy = "initial"
             rng = np.random.default_rng(session.seeds.initial)
@@ -94,21 +96,27 @@ def select(session: CampaignSession, iteration: int) -> dict[str, Any]:
             scores = np.full(want, np.nan)
         else:
             strategy = cfg.acquisition.strategy
-            picks, scores = _acquire(session, iteration, unlabelled, want)
+            picks, scores, avoiding = _acquire(session, iteration, unlabelled, want)
         store.mark_requested(np.asarray(picks, dtype=np.int64), iteration, scores)
-    return {"selected": int(len(picks)), "strategy": strategy, "resumed": False}
+    return {"selected": int(len(picks)), "strategy": strategy, "resumed": False} | avoiding
 
 
 def _acquire(session: CampaignSession, iteration: int, unlabelled: np.ndarray,
-             want: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pool positions and scores of ``want`` picks by the configured strategy."""
+             want: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Pool positions and scores of ``want`` picks by the configured strategy, and
+    ``{"avoiding": {"failed_points", "visited", "skipped"}}`` while failures are avoided."""
     from alcore import strategies  # noqa: PLC0415
 
     cfg, store = session.config, session.store
     pool_X = np.asarray(store.pool_X)
+    visited, success_prob = store.labelled_indices(), None
+    if cfg.acquisition.avoid_failures:
+        from alcore.feasibility import avoidance  # noqa: PLC0415
+
+        visited, success_prob = avoidance(store, unlabelled, seed=cfg.campaign.seed)
     ctx = strategies.AcquisitionContext(
         model=session.model_for(iteration - 1),
-        X_train=pool_X[store.labelled_indices()],
+        X_train=pool_X[visited],
         X_pool=pool_X[unlabelled],
         batch_size=want,
         n_samples=cfg.acquisition.samples,
@@ -117,9 +125,18 @@ def _acquire(session: CampaignSession, iteration: int, unlabelled: np.ndarray,
         # No X_target: the held-out test inputs must not steer what gets labelled;
         # nngp_ivr then integrates the variance over the pool.
         X_target=None,
+        success_prob=success_prob,
     )
     sel = strategies.select(cfg.acquisition.strategy, ctx, **cfg.acquisition.params)
-    return unlabelled[np.asarray(sel.indices, dtype=np.int64)], np.asarray(sel.scores, dtype=float)
+    info: dict[str, Any] = {}
+    if success_prob is not None:
+        from alcore.feasibility import learned_failures  # noqa: PLC0415
+        from alcore.strategies.base import MIN_SUCCESS_PROB  # noqa: PLC0415
+
+        info["avoiding"] = {"failed_points": int(learned_failures(store).size),
+                            "visited": int(visited.size - store.labelled_indices().size),
+                            "skipped": int((success_prob < MIN_SUCCESS_PROB).sum())}
+    return unlabelled[np.asarray(sel.indices, dtype=np.int64)], np.asarray(sel.scores, dtype=float), info
 
 
 # -------------------------------------------------------------------------------- label
@@ -146,6 +163,7 @@ def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
     store = session.store
     pending = np.asarray(store.requested_indices(), dtype=np.int64)
     ok = failed = 0
+    reasons: dict[str, int] = {}  # headline of each failure reason of this batch -> count
     stopped = False
     t0 = time.perf_counter()
     if pending.size:
@@ -160,8 +178,10 @@ def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
                     ok += 1
                 else:
                     store.record_failure(int(r.index), r.reason or "failed", r.wall_time, r.worker,
-                                         int(r.attempts), **_when(r))
+                                         int(r.attempts), kind=_failure_kind(r), **_when(r))
                     failed += 1
+                    head = headline(r.reason or "failed")
+                    reasons[head] = reasons.get(head, 0) + 1
                     log.warning("point %d failed after %d attempt(s): %s", r.index, r.attempts, r.reason)
             get_hooks().label_result(bool(r.ok))
             if session.halted():
@@ -169,7 +189,16 @@ def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
                 break
     if pending.size and not stopped and iteration >= 1:
         session.label_seconds.append(time.perf_counter() - t0)
-    return {"sent": int(pending.size), "labelled": ok, "failed": failed, "stopped": stopped}
+    return {"sent": int(pending.size), "labelled": ok, "failed": failed, "stopped": stopped,
+            "failure_reasons": reasons}
+
+
+def _failure_kind(result: Any) -> str:
+    """The store's kind of a failed result ("error" for results that carry none)."""
+    from alcore.store import FAILURE_KINDS  # noqa: PLC0415
+
+    kind = getattr(result, "kind", "error")
+    return kind if kind in FAILURE_KINDS else "error"
 
 
 def _setup_error_message(session: CampaignSession, reason: str | None) -> str:

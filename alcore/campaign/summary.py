@@ -6,12 +6,45 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from alcore.campaign.pool import TEST_FAILURES_KEY
 from alcore.campaign.progress import campaign_progress, progress_rows, writer_running
 from alcore.campaign.records import finished_iterations, iteration_records
 from alcore.campaign.session import CampaignSession
+from alcore.failures import group_failures
 from alcore.surrogate.selection_record import model_selection, surrogate_info
 
-__all__ = ["history", "status"]
+__all__ = ["history", "status", "failure_report"]
+
+
+def failure_report(store: Any) -> dict[str, Any]:
+    """The failures of a store, for people: grouped by reason, per point, and the test set's.
+
+    ``groups``: :func:`alcore.failures.group_failures` of the failed pool points;
+    ``points``: per failed point its ``index``, ``inputs`` (by input name), ``reason`` (full
+    text), ``kind``, ``attempts``, ``worker`` and the ``iteration`` that requested it;
+    ``test_set``: ``{"sent", "failed", "points"}`` of the test set's labelling (failed test
+    points were dropped from the test set), or None when it was not labelled by the oracle.
+    """
+    idx = np.asarray(store.failed_indices(), dtype=np.int64)
+    reasons, kinds = store.failure_reasons[idx], store.failure_kinds[idx]
+    attempts, workers = store.attempts[idx], store.workers[idx]
+    requested = store.iteration_requested[idx]
+    X = np.asarray(store.pool_X)[idx]
+    info = store.oracle_info or {}
+    names = list(info.get("input_names") or [])
+    if len(names) != X.shape[1]:
+        names = [f"x{j}" for j in range(X.shape[1])]
+    points = [{"index": int(i), "inputs": dict(zip(names, map(float, X[n]))), "reason": str(reasons[n]),
+               "kind": str(kinds[n]) or "error", "attempts": int(attempts[n]), "worker": str(workers[n]),
+               "iteration": int(requested[n])} for n, i in enumerate(idx.tolist())]
+    test = info.get(TEST_FAILURES_KEY)
+    if test:
+        test = dict(test) | {"groups": group_failures(range(len(test.get("points") or [])),
+                                                      [p["reason"] for p in test.get("points") or []],
+                                                      [p["kind"] for p in test.get("points") or []])}
+    return {"groups": group_failures(idx, reasons, kinds), "points": points, "test_set": test or None}
 
 
 def history(session: CampaignSession) -> dict[str, Any]:
@@ -21,10 +54,12 @@ def history(session: CampaignSession) -> dict[str, Any]:
     its = [{"iteration": i, "metrics": recs[i].get("metrics") or {},
             "timings": recs[i].get("timings") or {}, "info": recs[i].get("info") or {}}
            for i in finished_iterations(recs)]
+    fidx = store.failed_indices()
     counts = store.status_counts()
     labelled, failed = counts["labelled"], counts["failed"]
     return {"iterations": its, "labelled": labelled, "failed": failed, "spent": labelled + failed,
-            "budget": session.config.label_budget, "name": session.config.campaign.name}
+            "budget": session.config.label_budget, "name": session.config.campaign.name,
+            "failure_groups": group_failures(fidx, store.failure_reasons[fidx], store.failure_kinds[fidx])}
 
 
 def status(store_path: str | os.PathLike) -> dict[str, Any]:
@@ -69,4 +104,5 @@ def status(store_path: str | os.PathLike) -> dict[str, Any]:
             "progress_rows": progress_rows(pace),  # the same as people read it
             # the surrogate's choice, its CV scores and when it was last tuned (None: no fit recorded)
             "model": model_selection(recs.values()),
+            "failures": failure_report(st),
         }

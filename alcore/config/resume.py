@@ -46,6 +46,7 @@ MUTABLE_KEYS: tuple[str, ...] = (
     "model.tuning_budget_s",
     "acquisition.batch_size",
     "acquisition.samples",
+    "acquisition.avoid_failures",  # how to pick, not what is measured (like batch_size)
 )
 
 

@@ -294,6 +294,9 @@ class AcquisitionSection(_Section):
     reg: float = Field(default=1e-2, gt=0.0)  # relative to the mean prior variance
     batch_size: int = Field(default=10, ge=1)
     params: dict[str, Any] = Field(default_factory=dict)  # strategy-specific extras
+    # Learn where evaluations fail (kind "error") and weight every strategy by P(success)
+    # (alcore.feasibility); no effect until something failed.
+    avoid_failures: bool = True
 
     @model_validator(mode="before")
     @classmethod

@@ -20,6 +20,8 @@ from matplotlib.colors import BoundaryNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from alcore.failures import headline
+
 from .data import FAILED, INITIAL, LABELLED, CampaignData
 
 DPI = 110
@@ -429,9 +431,7 @@ def failure_table(c: CampaignData) -> list[tuple[str, int, list[int]]]:
     idx = np.flatnonzero(c.status == FAILED)
     by_reason: dict[str, list[int]] = {}
     for i in idx:
-        reason = c.failure_reason[i].strip().splitlines()[0] if c.failure_reason[i].strip() \
-            else "(no reason recorded)"
-        by_reason.setdefault(reason[:200], []).append(int(i))
+        by_reason.setdefault(headline(c.failure_reason[i]), []).append(int(i))
     return sorted(((r, len(v), v[:8]) for r, v in by_reason.items()), key=lambda t: -t[1])
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from alcore.surrogate.selection_record import selection_text
+from alcore.failures import stderr_tail
 
 from .data import INITIAL, LABELLED, CampaignData
 from .figures import failure_table
@@ -131,6 +132,17 @@ def iteration_table(c: CampaignData) -> tuple[list[str], list[list[str]]]:
 
 # ----------------------------------------------------------------------------- markdown
 
+def stderr_examples(c: CampaignData, table: Sequence[tuple[str, int, list[int]]]) -> list[tuple[int, str]]:
+    """(point, stderr tail) of the first point of each failure group whose reason carries a
+    program's stderr (``command`` oracles): the text the first line of the reason leaves out."""
+    out = []
+    for _, _, ix in table:
+        tail = stderr_tail(c.failure_reason[ix[0]]) if ix else ""
+        if tail:
+            out.append((ix[0], tail))
+    return out
+
+
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     def esc(s: str) -> str:
         return str(s).replace("|", "\\|").replace("\n", " ")
@@ -163,6 +175,8 @@ def render_markdown(campaigns: Sequence[CampaignData], figures: Sequence[FigureE
         if table:
             out += [_md_table(["reason", "points", "pool indices (first 8)"],
                               [[r, str(n), ", ".join(map(str, ix))] for r, n, ix in table]), ""]
+            for point, tail in stderr_examples(c, table):
+                out += [f"stderr of point {point} (tail):", "", "```", tail, "```", ""]
             out += [f"![{f.title}]({f.filename})" for f in figures
                     if f.key == "failures" or (f.key.startswith("failures")
                                                and f.key.endswith(_slug_label(c.label)))]
@@ -252,6 +266,9 @@ def render_html(campaigns: Sequence[CampaignData], figures: Sequence[FigureEntry
             body.append(_html_table(["reason", "points", "pool indices (first 8)"],
                                     [[r, str(n), ", ".join(map(str, ix))]
                                      for r, n, ix in table]))
+            for point, tail in stderr_examples(c, table):
+                body.append(f"<details><summary>stderr of point {point} (tail)</summary>"
+                            f"<pre>{h(tail)}</pre></details>")
             for key, f in fail_figs.items():
                 if key == "failures" or key.endswith(_slug_label(c.label)):
                     body.append(_html_figure(f))

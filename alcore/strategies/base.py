@@ -13,12 +13,21 @@ absolute reg of 1e-2 could be larger than the whole prior and make the training 
 condition nothing; a relative reg behaves the same whatever the dropout rate or network
 size.  ``ctx.reg_relative=False`` takes reg as an absolute variance in standardised output
 units (what :func:`alcore.nngp.posterior_variance` always takes).
+
+Avoiding failures: ``ctx.success_prob`` (P,), the estimated probability that evaluating each
+pool point succeeds (:mod:`alcore.feasibility`), is applied in ONE way by every strategy.
+:meth:`Strategy.__call__` first removes the candidates below ``MIN_SUCCESS_PROB`` (almost
+certain to fail; if fewer than a batch remain, the batch's worth of most probable ones are
+kept), then the strategy multiplies the score it maximises by p through :func:`weighted` at
+every pick: the expected value of a pick whose label arrives with probability p.  Sampling
+strategies draw ∝ p × their weight.  ``success_prob=None`` (nothing failed yet, or
+``[acquisition] avoid_failures = false``) leaves every strategy exactly as it was.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -34,6 +43,9 @@ __all__ = [
     "draw_samples",
     "absolute_reg",
     "top_b",
+    "weighted",
+    "feasible_candidates",
+    "MIN_SUCCESS_PROB",
     "check_bool",
     "check_nonneg_float",
     "check_positive_float",
@@ -41,6 +53,8 @@ __all__ = [
 ]
 
 DEFAULT_REG = 1e-2
+#: Candidates whose estimated probability of success is below this are not considered.
+MIN_SUCCESS_PROB = 0.1
 
 
 @dataclass
@@ -56,6 +70,7 @@ class AcquisitionContext:
     seed: int = 0
     X_target: np.ndarray | None = None  # optional target set for nngp_ivr
     reg_relative: bool = True  # False: reg is an absolute variance (standardised units)
+    success_prob: np.ndarray | None = None  # (P,) P(evaluation succeeds); None: no failures to avoid
 
     def validate(self) -> None:
         """One clear error for the first inconsistent field."""
@@ -79,6 +94,12 @@ class AcquisitionContext:
         t = self.n_samples
         if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 2:
             raise ValueError(f"n_samples must be an int >= 2, got {t!r}")
+        if self.success_prob is not None:
+            sp = np.asarray(self.success_prob)
+            if sp.shape != (xp.shape[0],) or not np.all((sp >= 0.0) & (sp <= 1.0)):
+                raise ValueError(
+                    f"success_prob must be ({xp.shape[0]},) probabilities in [0, 1], got shape {sp.shape}"
+                )
         check_positive_float(self.reg, "reg")
         check_bool(self.reg_relative, "reg_relative")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
@@ -125,7 +146,13 @@ class Strategy:
         for key, check in self.validators.items():
             merged[key] = check(merged[key], key)
         ctx.validate()
-        return self.fn(ctx, **merged)
+        if ctx.success_prob is None:
+            return self.fn(ctx, **merged)
+        p = np.asarray(ctx.success_prob, dtype=np.float64)
+        keep = feasible_candidates(p, int(ctx.batch_size))
+        sub = replace(ctx, X_pool=np.asarray(ctx.X_pool)[keep], success_prob=p[keep])
+        sel = self.fn(sub, **merged)
+        return Selection(indices=keep[sel.indices], scores=sel.scores)
 
 
 @dataclass
@@ -207,6 +234,24 @@ def top_b(scores: np.ndarray, b: int) -> np.ndarray:
         cand = np.arange(scores.shape[0])
     order = np.lexsort((cand, -scores[cand]))
     return cand[order][:b].astype(np.int64)
+
+
+def feasible_candidates(success_prob: np.ndarray, batch_size: int) -> np.ndarray:
+    """Positions (ascending) of the candidates worth considering: p >= ``MIN_SUCCESS_PROB``,
+    or, if fewer than ``batch_size`` are, the ``batch_size`` most probable ones."""
+    p = np.asarray(success_prob, dtype=np.float64)
+    keep = np.flatnonzero(p >= MIN_SUCCESS_PROB)
+    if keep.size < batch_size:
+        keep = np.sort(top_b(p, batch_size))
+    return keep.astype(np.int64)
+
+
+def weighted(scores: np.ndarray, success_prob: np.ndarray | None) -> np.ndarray:
+    """``scores`` × P(success) — the one way every strategy weighs its acquisition; the scores
+    themselves (not a copy) when ``success_prob`` is None."""
+    if success_prob is None:
+        return scores
+    return np.asarray(scores, dtype=np.float64) * np.asarray(success_prob, dtype=np.float64)
 
 
 def check_bool(value: Any, name: str) -> bool:

@@ -15,7 +15,7 @@ import numpy as np
 
 from alcore._util import check_batch_size
 from alcore.nngp import DEFAULT_CHUNK, as_samples
-from alcore.strategies.base import AcquisitionContext, Selection, Strategy, draw_samples, top_b
+from alcore.strategies.base import AcquisitionContext, Selection, Strategy, draw_samples, top_b, weighted
 
 __all__ = ["mc_variance_scores", "select_mc_variance", "STRATEGY"]
 
@@ -30,16 +30,16 @@ def mc_variance_scores(pool: np.ndarray) -> np.ndarray:
     return out
 
 
-def select_mc_variance(pool: np.ndarray, batch_size: int) -> Selection:
-    """The ``batch_size`` points of largest MC variance, largest first."""
-    v = mc_variance_scores(pool)
+def select_mc_variance(pool: np.ndarray, batch_size: int, weights: np.ndarray | None = None) -> Selection:
+    """The ``batch_size`` points of largest MC variance (× ``weights`` if given), largest first."""
+    v = weighted(mc_variance_scores(pool), weights)
     idx = top_b(v, check_batch_size(batch_size, v.shape[0]))
     return Selection(indices=idx, scores=v[idx])
 
 
 def _run(ctx: AcquisitionContext) -> Selection:
     s = draw_samples(ctx, shared_masks=True, with_train=False)
-    return select_mc_variance(s.pool, int(ctx.batch_size))
+    return select_mc_variance(s.pool, int(ctx.batch_size), ctx.success_prob)
 
 
 STRATEGY = Strategy(

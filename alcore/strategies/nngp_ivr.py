@@ -40,6 +40,7 @@ from alcore.strategies.base import (
     absolute_reg,
     check_choice,
     draw_samples,
+    weighted,
 )
 
 __all__ = ["select_ivr", "STRATEGY", "NEAR_TIE_RTOL"]
@@ -60,8 +61,10 @@ def select_ivr(
     *,
     pool_dtype: np.dtype | type = np.float32,
     chunk_size: int = DEFAULT_CHUNK,
+    weights: np.ndarray | None = None,
 ) -> Selection:
-    """Greedy IVR batch from MC samples (train (n,T[,k]), pool (P,T[,k]), target (m,T[,k]))."""
+    """Greedy IVR batch from MC samples (train (n,T[,k]), pool (P,T[,k]), target (m,T[,k]));
+    with ``weights`` (e.g. P(success)) the gain × weight is maximised (and is the score)."""
     prepared = prepare(train, pool, reg, pool_dtype)
     phi_pool, system, pool_samples = prepared.phi_pool, prepared.system, prepared.pool_samples
     k, n_pool, t = phi_pool.shape
@@ -102,12 +105,12 @@ def select_ivr(
     idx = np.empty(b, dtype=np.int64)
     scores = np.empty(b)
     for i in range(b):
-        gain = reg * (num / (1.0 + a)).sum(axis=0)
+        gain = weighted(reg * (num / (1.0 + a)).sum(axis=0), weights)
         gain[taken] = -np.inf
         q = int(np.argmax(gain))
         if exact:  # float32 screening: decide every candidate that may be the best in float64
             one = 1.0 + a
-            gerr = reg * ((err_n + num * err_a / one) / one).sum(axis=0)
+            gerr = weighted(reg * ((err_n + num * err_a / one) / one).sum(axis=0), weights)
             cand = screen.candidates(gain, gerr, NEAR_TIE_RTOL)
             if cand.size > 1:
                 err_a[:, cand] = 0.0
@@ -118,7 +121,8 @@ def select_ivr(
                     u = phi_c[j] @ system.minv[j]
                     a[j, cand] = np.einsum("ij,ij->i", u, phi_c[j])
                     num[j, cand] = np.einsum("ij,ij->i", u @ gram[j], u)
-                gain_c = reg * (num[:, cand] / (1.0 + a[:, cand])).sum(axis=0)
+                gain_c = weighted(reg * (num[:, cand] / (1.0 + a[:, cand])).sum(axis=0),
+                                  None if weights is None else weights[cand])
                 q = int(cand[np.argmax(gain_c)])
                 gain[q] = gain_c.max()
         idx[i], scores[i] = q, gain[q]
@@ -154,7 +158,8 @@ def _run(ctx: AcquisitionContext, target: str) -> Selection:
         raise ValueError("nngp_ivr: target='target' needs ctx.X_target (the points of interest)")
     use_target = target == "target" or (target == "auto" and ctx.X_target is not None)
     s = draw_samples(ctx, shared_masks=True, with_target=use_target)
-    return select_ivr(s.train, s.pool, int(ctx.batch_size), absolute_reg(ctx, s), s.target)
+    return select_ivr(s.train, s.pool, int(ctx.batch_size), absolute_reg(ctx, s), s.target,
+                      weights=ctx.success_prob)
 
 
 STRATEGY = Strategy(

@@ -35,6 +35,7 @@ from alcore.strategies.base import (
     absolute_reg,
     check_choice,
     draw_samples,
+    weighted,
 )
 
 __all__ = ["select_lcmd", "kernel_features", "STRATEGY"]
@@ -77,8 +78,13 @@ def select_lcmd(
     *,
     dtype: np.dtype | type = np.float32,
     chunk_size: int = 8192,
+    weights: np.ndarray | None = None,
 ) -> Selection:
-    """LCMD batch from MC samples; ``reg`` absolute (only used by the posterior kernel)."""
+    """LCMD batch from MC samples; ``reg`` absolute (only used by the posterior kernel).
+
+    ``weights`` (e.g. P(success)) multiply every squared distance where LCMD compares them:
+    the cluster sizes and the pick inside the largest cluster (scores are then weighted too).
+    """
     check_choice("posterior", "prior")(kernel, "kernel")
     psi_train, psi_pool = kernel_features(train, pool, reg, kernel, dtype)
     n_pool = psi_pool.shape[0]
@@ -111,14 +117,15 @@ def select_lcmd(
     idx = np.empty(b, dtype=np.int64)
     scores = np.empty(b)
     for i in range(b):
-        sizes = np.bincount(closest, weights=min_d, minlength=n_centres)
-        cand = np.where(closest == int(np.argmax(sizes)), min_d, -np.inf)
+        score = weighted(min_d, weights)
+        sizes = np.bincount(closest, weights=score, minlength=n_centres)
+        cand = np.where(closest == int(np.argmax(sizes)), score, -np.inf)
         cand[taken] = -np.inf
         q = int(np.argmax(cand))
         if not np.isfinite(cand[q]):  # largest cluster exhausted (only zero distances left)
-            cand = np.where(taken, -np.inf, min_d)
+            cand = np.where(taken, -np.inf, score)
             q = int(np.argmax(cand))
-        idx[i], scores[i] = q, min_d[q]
+        idx[i], scores[i] = q, score[q]
         taken[q] = True
         if i + 1 == b:
             break
@@ -138,7 +145,8 @@ def select_lcmd(
 
 def _run(ctx: AcquisitionContext, kernel: str) -> Selection:
     s = draw_samples(ctx, shared_masks=True)
-    return select_lcmd(s.train, s.pool, int(ctx.batch_size), absolute_reg(ctx, s), kernel)
+    return select_lcmd(s.train, s.pool, int(ctx.batch_size), absolute_reg(ctx, s), kernel,
+                       weights=ctx.success_prob)
 
 
 STRATEGY = Strategy(

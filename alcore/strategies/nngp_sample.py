@@ -31,6 +31,7 @@ from alcore.strategies.base import (
     draw_samples,
     top_b,
 )
+from alcore.strategies.base import weighted as _weighted
 
 __all__ = ["select_sample", "sampling_keys", "STRATEGY"]
 
@@ -52,23 +53,27 @@ def select_sample(
     beta: float = 1.0,
     greedy: bool = False,
     seed: int = 0,
+    weights: np.ndarray | None = None,
 ) -> Selection:
-    """Draw a batch ∝ posterior variance^β from MC samples; ``reg`` absolute."""
+    """Draw a batch ∝ posterior variance^β (× ``weights``, e.g. P(success)) from MC samples;
+    ``reg`` absolute."""
     prepared = prepare(train, pool, reg, np.float32)
     n_pool = prepared.phi_pool.shape[1]
     b = check_batch_size(batch_size, n_pool)
     beta = check_nonneg_float(beta, "beta")
     rng = np.random.default_rng([int(seed), _STREAM])
     state = GreedyVariance(prepared)
+    with np.errstate(divide="ignore"):  # log of the weights: draws ∝ weight × variance^β
+        logw = None if weights is None else np.log(_weighted(np.ones(n_pool), weights))
     if not greedy:
         v = state.variance
-        idx = top_b(sampling_keys(v, beta, rng.gumbel(size=n_pool)), b)
+        idx = top_b(_plus(sampling_keys(v, beta, rng.gumbel(size=n_pool)), logw), b)
         return Selection(indices=idx, scores=v[idx])
     taken = np.zeros(n_pool, dtype=bool)
     idx = np.empty(b, dtype=np.int64)
     scores = np.empty(b)
     for i in range(b):
-        keys = sampling_keys(state.variance, beta, rng.gumbel(size=n_pool))
+        keys = _plus(sampling_keys(state.variance, beta, rng.gumbel(size=n_pool)), logw)
         keys[taken] = -np.inf
         q = int(np.argmax(keys))
         if taken[q]:  # every remaining variance is 0: take the first untaken point
@@ -80,10 +85,15 @@ def select_sample(
     return Selection(indices=idx, scores=scores)
 
 
+def _plus(keys: np.ndarray, logw: np.ndarray | None) -> np.ndarray:
+    return keys if logw is None else keys + logw
+
+
 def _run(ctx: AcquisitionContext, beta: float, greedy: bool) -> Selection:
     s = draw_samples(ctx, shared_masks=True)
     return select_sample(
-        s.train, s.pool, int(ctx.batch_size), absolute_reg(ctx, s), beta, greedy, int(ctx.seed)
+        s.train, s.pool, int(ctx.batch_size), absolute_reg(ctx, s), beta, greedy, int(ctx.seed),
+        weights=ctx.success_prob,
     )
 
 

@@ -35,11 +35,6 @@ def run(args: argparse.Namespace) -> int:
         if what == "Labels":  # already on the line above
             continue
         print(f"  {what.lower()}: {value}")
-    groups = (st.get("progress") or {}).get("failures_by_reason") or []
-    if groups:
-        print("  failures by reason:")
-        for g in groups:
-            print(f"    {g['count']:>4} × {g['kind']}: {g['reason']}")
     if st["stop_requested"]:
         print("  stop requested: the campaign stops after its current step")
     if st.get("model"):
@@ -48,8 +43,32 @@ def run(args: argparse.Namespace) -> int:
         model_line, calibration_line = selection_text(st["model"])
         print(f"  model: {model_line}")
         print(f"  calibration: {calibration_line}")
+    print_failures(st["failures"])
     for m in st["metrics"]:
         print(f"  it {m['iteration']:>3}: labels {m.get('labelled', '-'):>6}  rmse {fmt(m.get('rmse'))}"
               f"  r2 {fmt(m.get('r2'), '.4f')}  nll {fmt(m.get('nll'))}"
               + (f"  cov90 {fmt(m.get('coverage90'), '.2f')}" if "coverage90" in m else ""))
     return 0
+
+
+def print_failures(failures: dict[str, Any], limit: int = 10) -> None:
+    """Failures grouped by reason with counts (pool, then test set); full texts: --json or
+    ``alflow export --include-failed``."""
+    groups = failures.get("groups") or []
+    if groups:
+        print(f"  failed points by reason ({sum(g['count'] for g in groups)}):")
+        _print_groups(groups, limit)
+    test = failures.get("test_set")
+    if test and test.get("failed"):
+        print(f"  test set: {test['failed']} of {test['sent']} points failed when it was labelled "
+              "(dropped from the test set):")
+        _print_groups(test.get("groups") or [], limit, pool_points=False)
+
+
+def _print_groups(groups: list[dict[str, Any]], limit: int, pool_points: bool = True) -> None:
+    for g in groups[:limit]:
+        where = f"; e.g. point {g['indices'][0]}" if pool_points and g["indices"] else ""
+        print(f"    {g['count']:>5}  {g['reason']}  [{g['kind']}{where}]")
+    rest = groups[limit:]
+    if rest:
+        print(f"    {sum(g['count'] for g in rest):>5}  ({len(rest)} other reasons: see --json)")

@@ -128,7 +128,8 @@ def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
 
     Points requested by a killed run are sent again; labelled points never are (the store's
     status is the truth). A stop request (``alflow stop``, a cancelled flow run) ends the
-    batch early: every result that arrived is stored, the rest stay requested for the resume.
+    batch early: the points not started yet stay requested for the resume, the evaluations
+    already running finish and are stored (cancelling them would pay for them twice).
     An oracle error that is the same for every point (kind ``setup``) ends the campaign with
     one line telling the user what to fix; the point stays requested.
     """
@@ -139,22 +140,25 @@ def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     if pending.size:
         X = np.asarray(store.pool_X)[pending]
-        for r in session.dispatcher.evaluate(session.oracle, X, pending):
-            if getattr(r, "kind", "error") == "setup":
-                raise CampaignSetupError(_setup_error_message(session, r.reason))
-            with session.lock:
-                if r.ok:
-                    store.record_label(int(r.index), np.asarray(r.y, float), r.wall_time, r.worker)
-                    ok += 1
-                else:
-                    store.record_failure(int(r.index), r.reason or "failed", r.wall_time, r.worker,
-                                         int(r.attempts))
-                    failed += 1
-                    log.warning("point %d failed after %d attempt(s): %s", r.index, r.attempts, r.reason)
-            get_hooks().label_result(bool(r.ok))
-            if session.halted():
-                stopped = True  # leaving the loop cancels the evaluations still in flight
-                break
+        with session.dispatcher.stream(session.oracle) as evaluations:
+            for i, x in zip(pending, X):
+                evaluations.submit(int(i), x)
+            for r in evaluations.results():
+                if getattr(r, "kind", "error") == "setup":
+                    raise CampaignSetupError(_setup_error_message(session, r.reason))
+                with session.lock:
+                    if r.ok:
+                        store.record_label(int(r.index), np.asarray(r.y, float), r.wall_time, r.worker)
+                        ok += 1
+                    else:
+                        store.record_failure(int(r.index), r.reason or "failed", r.wall_time, r.worker,
+                                             int(r.attempts))
+                        failed += 1
+                        log.warning("point %d failed after %d attempt(s): %s", r.index, r.attempts, r.reason)
+                get_hooks().label_result(bool(r.ok))
+                if not stopped and session.halted():
+                    stopped = True
+                    evaluations.cancel_pending()  # the running ones are still yielded and stored
     if pending.size and not stopped and iteration >= 1:
         session.label_seconds.append(time.perf_counter() - t0)
     return {"sent": int(pending.size), "labelled": ok, "failed": failed, "stopped": stopped}

@@ -15,12 +15,22 @@ after about 10 deaths in 15 s):
   leaves the restarting to the nannies.
 * Should a nanny still disappear, :func:`replenish` starts its worker anew from the cluster's
   worker spec (which keeps every slot).
+
+A terminal's Ctrl-C sends SIGINT to the whole foreground process group: the nannies and workers
+died of it, each printing a KeyboardInterrupt traceback, before the campaign could stop cleanly.
+They are started with SIGINT ignored (:func:`sigint_ignored`; an ignored signal stays ignored
+across exec, and Python then installs no KeyboardInterrupt handler), so the campaign alone
+handles Ctrl-C and closes the cluster itself.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dask
@@ -44,8 +54,23 @@ class HealingCluster(LocalCluster):
         Cluster._update_worker_status(self, op, msg)
 
 
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while the block starts processes, which inherit that (main thread only:
+    elsewhere signals cannot be set, and the processes keep Python's default)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def start(workers: int | None, dashboard: bool | str, quiet: bool) -> LocalCluster:
-    """Start the cluster: ``workers`` processes (None: one per core), one thread each.
+    """Start the cluster: ``workers`` processes (None: one per core), one thread each, that
+    leave a terminal's Ctrl-C to the campaign (see the module docstring).
 
     ``dashboard``: False (none), True (a free port of 127.0.0.1) or a ``"host:port"``.
     """
@@ -57,7 +82,7 @@ def start(workers: int | None, dashboard: bool | str, quiet: bool) -> LocalClust
         # Worker processes set up logging when they import distributed, before the nanny's
         # own silencing applies; a worker restarted while the cluster closes would print INFO.
         settings["distributed.nanny.pre-spawn-environ.DASK_LOGGING__DISTRIBUTED"] = "error"
-    with dask.config.set(settings):  # read when the scheduler and the nannies are created
+    with dask.config.set(settings), sigint_ignored():  # settings: read when the nannies are created
         return HealingCluster(
             n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
             dashboard_address=where if dashboard else None,

@@ -91,7 +91,8 @@ def test_status_shows_pace_deadline_and_failures(tmp_path: Path, capsys) -> None
     assert "last label: 2026-09-21 16:14:50 CEST" in out, out  # shown in the deadline's zone
     assert "eta to the budget: not running" in out, out  # nobody holds the store
     assert "deadline: 2026-09-22 06:30 CEST (Europe/Berlin) (passed)" in out, out
-    assert "1 × error: solver diverged" in out, out
+    assert "failed points by reason (1):" in out, out  # one failures table (alcore.failures)
+    assert re.search(r"1\s+solver diverged\s+\[error", out), out
     assert main(["status", "--json", str(tmp_path / "s.h5")]) == 0
     import json
 

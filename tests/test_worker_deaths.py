@@ -134,3 +134,51 @@ def test_no_worker_left_on_an_external_cluster_raises_one_clear_error_and_shuts_
         finally:
             worker.kill()
             worker.wait()
+
+
+KILLS_ITS_WORKER = '''
+import os
+
+
+def f(x):
+    """Kills the process it runs in for x0 > 0 (no result, no exception)."""
+    if x[0] > 0:
+        os._exit(3)
+    return float(x[0] + x[1])
+'''
+
+
+@pytest.mark.timeout(300)
+def test_a_campaign_on_an_external_cluster_left_without_workers_stops_in_one_line(tmp_path, monkeypatch):
+    """The campaign turns NoWorkersLeft into its one-line error (exit 2 in `alflow run`): every
+    label that arrived is stored, the rest stays requested, the scheduler is left running."""
+    from distributed import LocalCluster
+
+    from alcore import campaign
+    from alcore.campaign import CampaignSetupError
+    from alcore.config import load_config
+    from alcore.store import CampaignStore
+    from campaign_helpers import counting_config, write_toml
+
+    (tmp_path / "killer.py").write_text(KILLS_ITS_WORKER)
+    monkeypatch.setattr(Dispatcher, "no_workers_timeout", 3.0)
+    with LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster:
+        addr = cluster.scheduler_address
+        worker = _external_worker(addr)
+        try:
+            cfg = counting_config(tmp_path, dask={"workers": None, "address": addr, "retries": 0})
+            cfg["oracle"]["name"] = "killer.py:f"
+            cfg = load_config(write_toml(tmp_path / "c.toml", cfg))
+            with pytest.raises(CampaignSetupError, match=r"^no Dask worker left: none has been connected "
+                                                         r"to scheduler tcp://\S+ for \d+ s") as ei:
+                campaign.run(cfg)
+            assert "\n" not in str(ei.value)
+            assert worker.wait(timeout=30) == 3  # the oracle's exit, not ours
+            assert cluster.status.name == "running"  # nothing of the user's cluster was shut down
+            with CampaignStore.open(cfg.store_path, "r") as st:
+                assert st.n_labelled + len(st.requested_indices()) == 8  # nothing lost: resumable
+                assert len(st.requested_indices()) >= 1 and len(st.failed_indices()) == 0
+        finally:
+            worker.kill()
+            worker.wait()

@@ -156,9 +156,11 @@ def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
 
     Points requested by a killed run are sent again; labelled points never are (the store's
     status is the truth). A stop request (``alflow stop``, a cancelled flow run) ends the
-    batch early: every result that arrived is stored, the rest stay requested for the resume.
+    batch early: the points not started yet stay requested for the resume, the evaluations
+    already running finish and are stored (cancelling them would pay for them twice).
     An oracle error that is the same for every point (kind ``setup``) ends the campaign with
-    one line telling the user what to fix; the point stays requested.
+    one line telling the user what to fix; the point stays requested. So does an external
+    cluster left with no worker (resumable once workers are back).
     """
     store = session.store
     pending = np.asarray(store.requested_indices(), dtype=np.int64)
@@ -167,8 +169,31 @@ def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
     stopped = False
     t0 = time.perf_counter()
     if pending.size:
-        X = np.asarray(store.pool_X)[pending]
-        for r in session.dispatcher.evaluate(session.oracle, X, pending):
+        from oracles import NoWorkersLeft  # noqa: PLC0415
+
+        try:
+            ok, failed, stopped = _label_points(session, pending, reasons)
+        except NoWorkersLeft as exc:  # an external cluster emptied: what arrived is stored
+            raise CampaignSetupError(str(exc)) from None
+    if pending.size and not stopped and iteration >= 1:
+        session.label_seconds.append(time.perf_counter() - t0)
+    return {"sent": int(pending.size), "labelled": ok, "failed": failed, "stopped": stopped,
+            "failure_reasons": reasons}
+
+
+def _label_points(session: CampaignSession, pending: np.ndarray,
+                  reasons: dict[str, int]) -> tuple[int, int, bool]:
+    """Evaluate and store the points ``pending``: (labelled, failed, stopped early).
+
+    ``reasons`` gathers the headline of each failure (-> count) for the step's log line.
+    """
+    store = session.store
+    ok = failed = 0
+    stopped = False
+    with session.dispatcher.stream(session.oracle) as evaluations:
+        for i, x in zip(pending, np.asarray(store.pool_X)[pending]):
+            evaluations.submit(int(i), x)
+        for r in evaluations.results():
             if getattr(r, "kind", "error") == "setup":
                 raise CampaignSetupError(_setup_error_message(session, r.reason))
             with session.lock:
@@ -184,13 +209,10 @@ def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
                     reasons[head] = reasons.get(head, 0) + 1
                     log.warning("point %d failed after %d attempt(s): %s", r.index, r.attempts, r.reason)
             get_hooks().label_result(bool(r.ok))
-            if session.halted():
-                stopped = True  # leaving the loop cancels the evaluations still in flight
-                break
-    if pending.size and not stopped and iteration >= 1:
-        session.label_seconds.append(time.perf_counter() - t0)
-    return {"sent": int(pending.size), "labelled": ok, "failed": failed, "stopped": stopped,
-            "failure_reasons": reasons}
+            if not stopped and session.halted():
+                stopped = True
+                evaluations.cancel_pending()  # the running ones are still yielded and stored
+    return ok, failed, stopped
 
 
 def _failure_kind(result: Any) -> str:

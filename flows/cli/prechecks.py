@@ -6,13 +6,19 @@
 * :func:`precheck_api`: with ``PREFECT_API_URL`` set, the server must answer;
 * :func:`start_ephemeral_api`: without it, Prefect's ephemeral API server is started here,
   with a start-up timeout a loaded machine survives and one retry, instead of inside the flow
-  call where a timeout surfaced as a 20 s wait and a traceback.
+  call where a timeout surfaced as a 20 s wait and a traceback. It runs in a session of its
+  own (:func:`own_session`): a terminal's Ctrl-C, sent to the whole foreground process group,
+  killed it under the running flow (the campaign then failed minutes later with a traceback
+  instead of stopping cleanly); now only alflow gets it, and stops the server at exit.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flows.cli.errors import UserError
@@ -118,7 +124,8 @@ def start_ephemeral_api(attempts: int = STARTUP_ATTEMPTS) -> str | None:
         server = SubprocessASGIServer()
         give_up = time.monotonic() + timeout
         try:
-            server.start(timeout=timeout)
+            with own_session():
+                server.start(timeout=timeout)
             return server.api_url
         except Exception as exc:  # noqa: BLE001 - reported below in one line
             text = str(exc).strip()
@@ -133,6 +140,32 @@ def start_ephemeral_api(attempts: int = STARTUP_ATTEMPTS) -> str | None:
         f"raise {STARTUP_SETTING} (now {timeout}) on a loaded machine, or run `prefect server start` "
         "and set PREFECT_API_URL"
     )
+
+
+@contextmanager
+def own_session() -> Iterator[None]:
+    """Processes that Prefect's server module starts inside the block get a session of their own.
+
+    Prefect starts the server with a plain ``subprocess.Popen`` and no option to detach it;
+    the module's ``subprocess`` is swapped for one whose ``Popen`` sets ``start_new_session``.
+    """
+    import prefect.server.api.server as server_module
+
+    class _Detached:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(subprocess, name)
+
+        @staticmethod
+        def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen:  # noqa: N802 - the name it replaces
+            kwargs.setdefault("start_new_session", True)
+            return subprocess.Popen(*args, **kwargs)
+
+    real = server_module.subprocess
+    server_module.subprocess = _Detached()
+    try:
+        yield
+    finally:
+        server_module.subprocess = real
 
 
 def _healthy_by(api_url: str, give_up: float) -> bool:

@@ -13,6 +13,7 @@ import pytest
 from alcore import campaign
 from alcore.campaign.session import start_dispatcher
 from alcore.config import ConfigError, load_config
+from alcore.failures import group_failures
 from campaign_helpers import counting_config, write_toml
 from flows.artifacts import _bar, summary_markdown
 from flows.curve_image import learning_curve_svg, log_ticks
@@ -116,7 +117,8 @@ def test_curve_image_is_an_svg_data_uri_with_a_log_axis() -> None:
                 "timings": {"select": 0.5, "label": 2.0, "train": 3.0, "evaluate": 0.25}}
                for i, (r, n) in enumerate([(1.0, 10), (0.1, 20), (0.02, 30)])]
     md = summary_markdown("x", history, spent=30, budget=30, failed=0, state="complete", store="/s.h5",
-                          progress=[("Labels per hour", "100")], failures=[(2, "error", "solver | diverged")],
+                          progress=[("Labels per hour", "100")],
+                          failure_groups=group_failures([3, 7], ["solver | diverged"] * 2, ["error"] * 2),
                           dashboard="http://127.0.0.1:8787/status")
     m = re.search(r"!\[learning curve[^\]]*\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", md)
     assert m, md
@@ -124,7 +126,7 @@ def test_curve_image_is_an_svg_data_uri_with_a_log_axis() -> None:
     assert svg.startswith("<svg") and "RMSE (log)" in svg and svg.count("<circle") == 3
     assert "| Labels per hour | 100 |" in md
     assert "| 0.50 | 2.00 | 3.00 | 0.25 |" in md  # every step's mean time, not only the table's two
-    assert "| 2 | error | solver \\| diverged |" in md  # a pipe in a reason does not break the table
+    assert "| 2 | error | solver \\| diverged | 3, 7 |" in md  # a pipe in a reason does not break the table
     assert "[http://127.0.0.1:8787/status](http://127.0.0.1:8787/status)" in md
     assert log_ticks(0.02, 1.0) == [0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
     with pytest.raises(ValueError):

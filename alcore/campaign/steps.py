@@ -142,13 +142,15 @@ def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
         for r in session.dispatcher.evaluate(session.oracle, X, pending):
             if getattr(r, "kind", "error") == "setup":
                 raise CampaignSetupError(_setup_error_message(session, r.reason))
+            times = {"submitted": r.submitted, "started": r.started, "finished": r.finished}
             with session.lock:
                 if r.ok:
-                    store.record_label(int(r.index), np.asarray(r.y, float), r.wall_time, r.worker)
+                    store.record_label(int(r.index), np.asarray(r.y, float), r.wall_time, r.worker,
+                                       attempts=int(r.attempts), **times)
                     ok += 1
                 else:
                     store.record_failure(int(r.index), r.reason or "failed", r.wall_time, r.worker,
-                                         int(r.attempts))
+                                         int(r.attempts), **times)
                     failed += 1
                     log.warning("point %d failed after %d attempt(s): %s", r.index, r.attempts, r.reason)
             get_hooks().label_result(bool(r.ok))

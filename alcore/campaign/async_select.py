@@ -1,0 +1,61 @@
+"""Choosing the next point(s) of an asynchronous campaign, conditioned on the pending ones.
+
+When a worker frees up, the points still being simulated (requested, not yet labelled) are
+part of the design already: picking without them would send the next worker to the same
+region. They are conditioned on by passing them, with the labelled points, as the strategy's
+``X_train``; candidates are the points never requested. What that means per strategy:
+
+* ``nngp``, ``nngp_pointwise``, ``nngp_sample``: exact. The NNGP posterior variance does not
+  depend on the labels, only on where they are, so a pending point reduces the variance around
+  it exactly as its label will (this is the batch rule's own greedy update, applied across
+  picks made at different times);
+* ``nngp_ivr``: exact for the same reason (the variance reduction is conditioned on them);
+* ``nngp_lcmd``: pending points are cluster centres, like labelled points and like the points
+  picked earlier in a batch; the posterior kernel is also conditioned on them (in a batch, LCMD
+  keeps the kernel of the labelled set fixed while it picks);
+* ``mc_variance``: it looks at no training set, so pending points are only removed from the
+  candidates (as in a batch, no diversity between picks);
+* ``random``: pending points are removed from the candidates; each pick is seeded by the number
+  of points requested before it, so a campaign is reproducible from its pick order.
+
+Before the first model exists there is nothing to condition with: :func:`random_picks` draws
+uniformly from the candidates, like the initial design.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["pick", "random_picks"]
+
+
+def pick(store: Any, model: Any, n: int, *, strategy: str, params: dict[str, Any], samples: int,
+         reg: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pool positions and scores of ``n`` new points chosen by ``strategy`` with ``model``,
+    conditioned on every labelled and every pending (requested) point of ``store``."""
+    from alcore import strategies  # noqa: PLC0415
+
+    candidates = np.asarray(store.unlabelled_indices(), dtype=np.int64)
+    n = min(int(n), int(candidates.size))
+    if n <= 0:
+        return np.zeros(0, np.int64), np.zeros(0)
+    pool_X = np.asarray(store.pool_X)
+    known = np.union1d(store.labelled_indices(), store.requested_indices()).astype(np.int64)
+    ctx = strategies.AcquisitionContext(
+        model=model, X_train=pool_X[known], X_pool=pool_X[candidates], batch_size=n,
+        n_samples=samples, reg=reg, seed=int(seed),
+        X_target=None,  # the held-out test inputs must not steer what gets labelled
+    )
+    sel = strategies.select(strategy, ctx, **params)
+    return candidates[np.asarray(sel.indices, dtype=np.int64)], np.asarray(sel.scores, dtype=float)
+
+
+def random_picks(store: Any, n: int, seed: int) -> np.ndarray:
+    """``n`` uniformly random never-requested pool positions (no model yet)."""
+    candidates = np.asarray(store.unlabelled_indices(), dtype=np.int64)
+    n = min(int(n), int(candidates.size))
+    if n <= 0:
+        return np.zeros(0, np.int64)
+    return np.random.default_rng(seed).choice(candidates, size=n, replace=False)

@@ -54,7 +54,10 @@ def _fit_one(r: np.ndarray, s: np.ndarray) -> tuple[float, float]:
     starts = [np.array([math.log(max(a0, 1e-12)), math.log(0.1 * rms)]),
               np.array([math.log(max(0.5 * a0, 1e-12)), math.log(0.5 * rms)]),
               np.array([math.log(1e-6 * max(a0, 1e-6)), math.log(rms)])]
-    best = min((optimize.minimize(f, x0, method="L-BFGS-B") for x0 in starts), key=lambda res: res.fun)
+    # bounded: on a few nearly exact residuals the unbounded search ran to exp(1600) (OverflowError)
+    bounds = [(-100.0, 100.0)] * 2
+    best = min((optimize.minimize(f, x0, method="L-BFGS-B", bounds=bounds) for x0 in starts),
+               key=lambda res: res.fun)
     a, b = math.exp(best.x[0]), math.exp(best.x[1])
     # a floor-free fit that is (numerically) as good is preferred: simpler and scale-free
     if np.any(pos) and f(np.array([math.log(max(a0, 1e-12)), math.log(tiny)])) <= best.fun + 1e-9:

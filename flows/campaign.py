@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,8 +31,11 @@ from prefect.states import Cancelled, Completed
 
 from alcore import campaign
 from alcore.config import load_config
+from alcore.campaign.async_loop import drive_async
 from flows.artifacts import CampaignArtifacts
+from flows.async_tasks import async_prefect_steps
 from flows.tasks import close_session, initialise_task, prefect_steps, report_task, session_for
+from flows.utilisation_artifact import publish_utilisation
 
 
 def _flow_run_name() -> str:
@@ -147,11 +151,15 @@ def campaign_flow(config_path: str) -> Any:
     watcher = _CancelWatcher(session)
     state_text = "running"
 
+    mode = session.config.campaign.mode
+    started = time.time()
+
     def publish(state: str, report: str | None = None) -> None:
         h = campaign.history(session)
         try:
             arts.update(h["iterations"], spent=h["spent"], failed=h["failed"], state=state, store=store_path,
                         report=report)
+            publish_utilisation(name, mode, session.store, session.workers_now, since=started)
         except Exception as exc:  # noqa: BLE001 - monitoring must never stop a campaign
             logger.warning("could not update artifacts: %s", exc)
 
@@ -160,8 +168,12 @@ def campaign_flow(config_path: str) -> Any:
         watcher.start()
         publish("starting")
         with _stop_on_signals(session) as signals:
-            result = campaign.drive(session, steps=prefect_steps(),
-                                    on_iteration=lambda rec: publish(f"running (iteration {rec['iteration']} done)"))
+            if mode == "async":
+                result = drive_async(session, steps=async_prefect_steps(),
+                                     on_version=lambda rec: publish(f"running (model version {rec['iteration']} done)"))
+            else:
+                result = campaign.drive(session, steps=prefect_steps(),
+                                        on_iteration=lambda rec: publish(f"running (iteration {rec['iteration']} done)"))
         reason = result["stop_reason"]
         state_text = f"stopped: {reason}" if reason not in ("iterations", "budget spent") else "complete"
         if signals:

@@ -3,8 +3,8 @@
 In batch mode each iteration waits for the slowest evaluation of its batch, then for training
 and selection, while the workers idle. Here, whenever an evaluation ends, its label is stored at
 once and the next point is chosen and submitted, conditioned on every labelled *and every
-pending* point (:mod:`alcore.campaign.async_select`); the surrogate retrains in a background
-thread (:mod:`alcore.campaign.async_train`) once ``campaign.retrain_every`` new labels have
+pending* point (:mod:`alcore.campaign.async_select`); the surrogate retrains in the background,
+in a process of its own (:mod:`alcore.campaign.async_train`), once ``campaign.retrain_every`` new labels have
 arrived (default ``acquisition.batch_size``), and selection always uses the newest finished
 model.
 
@@ -17,9 +17,9 @@ as they read a batch one.
 
 **The run, as steps** (so that the flow can show them as Prefect task runs):
 ``label(run, v)`` streams evaluations until model version ``v`` is ready (or the campaign has
-nothing left to do); ``train(run, v)`` runs in the background thread; then ``evaluate(session,
-v)`` (the batch step) and ``checkpoint(run, v, metrics, timings)`` (saves the model, records
-the version). The first model trains once ``max(initial/2, initial - workers)`` labels are in.
+nothing left to do); ``train(run, v)`` runs in a background thread (the fit itself in the
+training process); then ``evaluate(session, v)`` (the batch step) and ``checkpoint(run, v,
+metrics, timings)`` (saves the model, records the version). The first model trains once ``max(initial/2, initial - workers)`` labels are in.
 One point more than there are workers is kept submitted (``LOOKAHEAD``): the stream hands it to
 the next free worker the moment a result arrives, before the loop stores that result and
 chooses the next one, so selection time is not worker idle time.
@@ -49,7 +49,7 @@ import numpy as np
 
 from alcore.campaign import steps as batch_steps
 from alcore.campaign.async_select import pick, random_picks
-from alcore.campaign.async_train import TrainJob, TrainResult, Trainer, fit_job
+from alcore.campaign.async_train import TrainingProcess, TrainJob, TrainResult, Trainer
 from alcore.campaign.errors import CampaignSetupError
 from alcore.campaign.hooks import get_hooks, say
 from alcore.campaign.records import finished_iterations, iteration_records, labels_spent
@@ -119,6 +119,9 @@ class AsyncRun:
         self.started_at = time.time()
         self.recorded: list[int] = []
         self.stream: Any = None
+        self.training: TrainingProcess | None = None
+        # called with each EvalResult after it is stored (e.g. to log it in a Prefect task run)
+        self.on_result: Callable[[Any], None] | None = None
         self._stream_cm: Any = None
         self._X = np.asarray(session.store.pool_X)
 
@@ -138,6 +141,7 @@ class AsyncRun:
             rmse = metrics.get("rmse")
             self.latest_rmse = float(rmse) if isinstance(rmse, (int, float)) else None
             session.remember_model(DropoutMLP.from_state(store.load_checkpoint(self.latest)), self.latest)
+        self.training = TrainingProcess()
         self._stream_cm = session.dispatcher.stream(session.oracle)
         self.stream = self._stream_cm.__enter__()
         pending = np.asarray(store.requested_indices(), dtype=np.int64)
@@ -153,8 +157,13 @@ class AsyncRun:
     def close(self) -> None:
         """Close the stream (cancels what is still in flight: it stays requested in the store)."""
         cm, self._stream_cm, self.stream = self._stream_cm, None, None
-        if cm is not None:
-            cm.__exit__(None, None, None)
+        training, self.training = self.training, None
+        try:
+            if cm is not None:
+                cm.__exit__(None, None, None)
+        finally:
+            if training is not None:
+                training.close()
 
     def __enter__(self) -> AsyncRun:
         return self.open()
@@ -272,6 +281,8 @@ class AsyncRun:
                                      int(r.attempts), kind=r.kind, **times)
                 log.warning("point %d failed after %d attempt(s): %s", r.index, r.attempts, r.reason)
         get_hooks().label_result(bool(r.ok))
+        if self.on_result is not None:
+            self.on_result(r)
         return bool(r.ok)
 
     # ------------------------------------------------------------------------- training
@@ -315,7 +326,9 @@ class AsyncRun:
     def train_version(self, version: int) -> dict[str, Any]:
         """Fit model version ``version`` from its job (runs in the training thread)."""
         job = self.jobs.pop(version)
-        result = fit_job(job)
+        if self.training is None:
+            raise RuntimeError("the run is closed")
+        result = self.training.fit(job)
         self.trainer.deliver(result)
         fit = result.info.get("fit") or {}
         return {"iteration": version, "n_train": result.n_train, "seconds": result.seconds,

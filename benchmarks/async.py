@@ -157,6 +157,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("distributed").setLevel(logging.ERROR)
 
     from oracles import local_cluster
     sys.path.insert(0, str(HERE))

@@ -20,9 +20,10 @@ as they read a batch one.
 nothing left to do); ``train(run, v)`` runs in a background thread (the fit itself in the
 training process); then ``evaluate(session, v)`` (the batch step) and ``checkpoint(run, v,
 metrics, timings)`` (saves the model, records the version). The first model trains once ``max(initial/2, initial - workers)`` labels are in.
-One point more than there are workers is kept submitted (``LOOKAHEAD``): the stream hands it to
-the next free worker the moment a result arrives, before the loop stores that result and
-chooses the next one, so selection time is not worker idle time.
+Points are chosen in a background thread (:mod:`alcore.campaign.async_selector`) and about
+half as many points as there are workers are kept waiting in the stream beyond the workers
+(:attr:`AsyncRun.lookahead`): the stream hands one to the next free worker the moment a result
+arrives, so neither storing a label nor choosing a point is worker idle time.
 
 **Stopping and resuming, as in batch mode.** A stop request (``alflow stop``, a signal, a
 cancelled flow run) or a passed deadline stop at once: the results that arrived are stored, the
@@ -49,6 +50,7 @@ import numpy as np
 
 from alcore.campaign import steps as batch_steps
 from alcore.campaign.async_select import pick, random_picks
+from alcore.campaign.async_selector import Selector
 from alcore.campaign.async_train import TrainingProcess, TrainJob, TrainResult, Trainer
 from alcore.campaign.errors import CampaignSetupError
 from alcore.campaign.hooks import get_hooks, say
@@ -57,14 +59,13 @@ from alcore.campaign.session import CampaignSession, open_campaign
 from alcore.campaign.utilisation import utilisation_of_store
 from alcore.config import CampaignConfig
 
-__all__ = ["AsyncRun", "AsyncSteps", "drive_async", "run_async", "LOOKAHEAD"]
+__all__ = ["AsyncRun", "AsyncSteps", "drive_async", "run_async"]
 
 log = logging.getLogger("alcore.campaign")
 
-#: points kept submitted beyond the workers (see the module docstring)
-LOOKAHEAD = 1
-#: seconds the loop waits for results before it looks at the trainer and the stop flags again
-POLL_S = 0.2
+#: seconds the loop waits for results before it looks at the selector, the trainer and the
+#: stop flags again
+POLL_S = 0.05
 
 
 def label_step(run: AsyncRun, version: int) -> dict[str, Any]:
@@ -115,11 +116,11 @@ class AsyncRun:
         self.trained_on: np.ndarray | None = None
         self.no_more: str | None = None       # why no new point is submitted any more
         self.hard_stop: str | None = None     # why the run ends now, in-flight work cancelled
-        self.select_seconds = 0.0
         self.started_at = time.time()
         self.recorded: list[int] = []
         self.stream: Any = None
         self.training: TrainingProcess | None = None
+        self.selector: Selector | None = None
         # called with each EvalResult after it is stored (e.g. to log it in a Prefect task run)
         self.on_result: Callable[[Any], None] | None = None
         self._stream_cm: Any = None
@@ -144,6 +145,7 @@ class AsyncRun:
         self.training = TrainingProcess()
         self._stream_cm = session.dispatcher.stream(session.oracle)
         self.stream = self._stream_cm.__enter__()
+        self.selector = Selector(self._choose)
         pending = np.asarray(store.requested_indices(), dtype=np.int64)
         if done or pending.size or labels_spent(store):
             say(f"resuming at model version {self.next_version} (recorded: {len(done)}, "
@@ -158,7 +160,10 @@ class AsyncRun:
         """Close the stream (cancels what is still in flight: it stays requested in the store)."""
         cm, self._stream_cm, self.stream = self._stream_cm, None, None
         training, self.training = self.training, None
+        selector, self.selector = self.selector, None
         try:
+            if selector is not None:
+                selector.close()
             if cm is not None:
                 cm.__exit__(None, None, None)
         finally:
@@ -174,6 +179,12 @@ class AsyncRun:
     @property
     def next_version(self) -> int:
         return 0 if self.latest is None else self.latest + 1
+
+    @property
+    def lookahead(self) -> int:
+        """Points kept waiting in the stream beyond the workers (half the workers, at least 2):
+        enough to cover a selection that takes a few inter-arrival times on a busy machine."""
+        return max(2, self.stream.capacity // 2)
 
     @property
     def first_train_at(self) -> int:
@@ -199,38 +210,47 @@ class AsyncRun:
             self.stream.submit(int(i), self._X[i])
 
     def _top_up(self) -> None:
-        """Submit new points while a worker (or the lookahead slot) is free and the campaign
-        may go on."""
-        if self.no_more or self.hard_stop:
+        """Submit what the selector chose; ask it for more while a worker (or a lookahead slot)
+        is free and the campaign may go on."""
+        if self.hard_stop:
+            return
+        for i in self.selector.take():
+            if self.no_more in (None, "budget spent"):
+                self.stream.submit(i, self._X[i])
+            # else: requested, never sent; the resume sends it
+        if self.no_more:
             return
         reason = self._why_no_more()
         if reason is not None:
             self.no_more = reason
+            self.selector.cancel()
             if reason != "budget spent":
                 self.stream.cancel_pending()  # not started: they stay requested for a resume
             log.info("no new evaluations: %s", reason)
             return
         store = self.session.store
-        want = self.stream.capacity + LOOKAHEAD - self.stream.in_flight
-        room = self.budget - labels_spent(store) - int(store.requested_indices().size)
-        n = min(want, room)
-        if n <= 0:
-            return
-        t0 = time.perf_counter()
-        seed = self.session.seeds.acquisition_seed(int(np.count_nonzero(store.iteration_requested >= 0)))
+        outstanding = self.selector.outstanding
+        want = self.stream.capacity + self.lookahead - self.stream.in_flight - outstanding
+        room = self.budget - labels_spent(store) - int(store.requested_indices().size) - outstanding
+        self.selector.request(min(want, room))
+
+    def _choose(self, n: int) -> np.ndarray:
+        """Choose ``n`` points with the newest model and mark them requested (selector thread)."""
+        store = self.session.store
+        with self.session.lock:
+            seed = self.session.seeds.acquisition_seed(int(np.count_nonzero(store.iteration_requested >= 0)))
         model = self.session.latest_model() if self.latest is not None else None
         if model is None:
             picks, scores, it = random_picks(store, n, seed), None, 0
         else:
             acq = self.session.config.acquisition
+            it = self.next_version
             picks, scores = pick(store, model, n, strategy=acq.strategy, params=dict(acq.params),
                                  samples=acq.samples, reg=acq.reg, seed=seed)
-            it = self.next_version
-        if picks.size == 0:
-            self.no_more = "pool exhausted"
-            return
-        self._request(picks, it, np.full(picks.size, np.nan) if scores is None else scores)
-        self.select_seconds += time.perf_counter() - t0
+        if picks.size:
+            with self.session.lock:
+                store.mark_requested(picks, it, np.full(picks.size, np.nan) if scores is None else scores)
+        return picks
 
     def _why_no_more(self) -> str | None:
         store, cfg = self.session.store, self.session.config
@@ -293,7 +313,7 @@ class AsyncRun:
             return
         store = self.session.store
         n = store.n_labelled
-        drained = self.no_more is not None and self.stream.in_flight == 0
+        drained = self.no_more is not None and self.stream.in_flight == 0 and self.selector.idle
         if self.latest is None:
             due = n >= self.first_train_at or (drained and n >= 2)
         else:
@@ -341,7 +361,7 @@ class AsyncRun:
         the campaign has nothing left to do ("end"), or it must stop now ("stop")."""
         hooks = get_hooks()
         store = self.session.store
-        t0, sel0 = time.perf_counter(), self.select_seconds
+        t0, sel0 = time.perf_counter(), self.selector.seconds
         spent0 = labels_spent(store)
         hooks.phase("label", version, max(self.budget - spent0, 0))
         labelled = failed = 0
@@ -356,11 +376,13 @@ class AsyncRun:
                 event = "model"
                 break
             if self.stream.in_flight == 0:
-                if self.trainer.busy:
+                if not self.selector.idle:
+                    self.selector.wait(POLL_S)
+                elif self.trainer.busy:
                     self.trainer.wait(POLL_S)
-                    continue
-                event = "end"
-                break
+                else:
+                    event = "end"
+                continue
             for r in self.stream.results(timeout=POLL_S):
                 if self._record(r):
                     labelled += 1
@@ -376,7 +398,7 @@ class AsyncRun:
                 raise RuntimeError(f"trained version {result.version} while expecting {version}")
             self._install(result)
         out = {"iteration": version, "event": event, "labelled": labelled, "failed": failed,
-               "in_flight": int(self.stream.in_flight), "select_seconds": self.select_seconds - sel0,
+               "in_flight": int(self.stream.in_flight), "select_seconds": self.selector.seconds - sel0,
                "seconds": time.perf_counter() - t0, "stop_reason": self.hard_stop or self.no_more}
         hooks.phase_done("label", version, out)
         return out

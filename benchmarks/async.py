@@ -128,6 +128,7 @@ def one_run(root: Path, mode: str, seed: int, address: str, args: argparse.Names
         "ideal_utilisation": ideal_utilisation(cols["submitted"], durations, WORKERS),
         "busy_worker_s": u["busy_s"], "labels_per_hour": u["labels_per_hour"],
         "wall_to_last_label_s": float(cols["finished"].max() - t0), "wall_total_s": wall,
+        "start_to_first_submission_s": float(np.nanmin(cols["submitted"]) - t0),
     }
 
 
@@ -138,7 +139,8 @@ def summarise(runs: list[dict]) -> dict:
         out[mode] = {k: {"mean": float(np.mean([r[k] for r in rs])), "sd": float(np.std([r[k] for r in rs], ddof=1))
                          if len(rs) > 1 else None}
                      for k in ("utilisation", "utilisation_while_submitting", "ideal_utilisation",
-                               "wall_to_last_label_s", "wall_total_s", "rmse", "labels_per_hour")}
+                               "wall_to_last_label_s", "wall_total_s", "start_to_first_submission_s", "rmse",
+                               "labels_per_hour")}
     seeds = sorted({r["seed"] for r in runs})
     diff = [next(r["rmse"] for r in runs if r["mode"] == "async" and r["seed"] == s)
             - next(r["rmse"] for r in runs if r["mode"] == "batch" and r["seed"] == s) for s in seeds]

@@ -105,18 +105,24 @@ class TrainingProcess:
         if ctx.get_start_method() == "forkserver":
             ctx.set_forkserver_preload(["alcore.model.fit"])
         self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
-        self._pool.submit(_warm_up)
+        # Starting the process imports torch there (seconds on a busy machine): not in the
+        # caller's thread, which meanwhile hands out the initial design.
+        self._started = threading.Thread(target=self._pool.submit, args=(_warm_up,), daemon=True,
+                                         name="alflow-train-start")
+        self._started.start()
 
     def fit(self, job: TrainJob) -> TrainResult:
         """Train ``job`` in the process (blocks the calling thread, not the GIL)."""
         from alcore.model import DropoutMLP  # noqa: PLC0415
 
+        self._started.join()
         result = self._pool.submit(_fit_remote, job).result()
         result.model = DropoutMLP.from_state(result.state)
         return result
 
     def close(self) -> None:
         """Stop the process; a job still running is abandoned (its process ends with it)."""
+        self._started.join(timeout=60)
         processes = list(getattr(self._pool, "_processes", {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)
         for p in processes:  # a fit of a stopping campaign is not worth waiting for

@@ -43,7 +43,7 @@ WORKERS = 8
 
 
 def write_config(folder: Path, mode: str, seed: int, address: str, labels: int, batch: int,
-                 median: float, test_file: Path) -> Path:
+                 median: float, test_file: Path, strategy: str = "nngp_lcmd") -> Path:
     iterations = (labels - batch) // batch
     text = f"""
 [campaign]
@@ -71,7 +71,7 @@ min_steps = 500
 device = "cpu"
 
 [acquisition]
-strategy = "nngp_lcmd"
+strategy = "{strategy}"
 batch_size = {batch}
 
 [budget]
@@ -109,7 +109,8 @@ def one_run(root: Path, mode: str, seed: int, address: str, args: argparse.Names
 
     folder = root / f"{mode}-{seed}"
     folder.mkdir()
-    cfg = load_config(write_config(folder, mode, seed, address, args.labels, args.batch, args.median, test_file))
+    cfg = load_config(write_config(folder, mode, seed, address, args.labels, args.batch, args.median, test_file,
+                                   args.strategy))
     t0 = time.time()
     out = campaign.run(cfg)
     wall = time.time() - t0
@@ -129,6 +130,7 @@ def one_run(root: Path, mode: str, seed: int, address: str, args: argparse.Names
         "busy_worker_s": u["busy_s"], "labels_per_hour": u["labels_per_hour"],
         "wall_to_last_label_s": float(cols["finished"].max() - t0), "wall_total_s": wall,
         "start_to_first_submission_s": float(np.nanmin(cols["submitted"]) - t0),
+        "loop": out.get("loop"),
     }
 
 
@@ -136,17 +138,21 @@ def summarise(runs: list[dict]) -> dict:
     out: dict = {}
     for mode in ("batch", "async"):
         rs = [r for r in runs if r["mode"] == mode]
+        if not rs:
+            continue
         out[mode] = {k: {"mean": float(np.mean([r[k] for r in rs])), "sd": float(np.std([r[k] for r in rs], ddof=1))
                          if len(rs) > 1 else None}
                      for k in ("utilisation", "utilisation_while_submitting", "ideal_utilisation",
                                "wall_to_last_label_s", "wall_total_s", "start_to_first_submission_s", "rmse",
                                "labels_per_hour")}
     seeds = sorted({r["seed"] for r in runs})
+    out["seeds"] = len(seeds)
+    if not all(m in out for m in ("batch", "async")):
+        return out
     diff = [next(r["rmse"] for r in runs if r["mode"] == "async" and r["seed"] == s)
             - next(r["rmse"] for r in runs if r["mode"] == "batch" and r["seed"] == s) for s in seeds]
     out["paired_rmse_async_minus_batch"] = {"mean": float(np.mean(diff)), "per_seed": diff,
                                             "sd": float(np.std(diff, ddof=1)) if len(diff) > 1 else None}
-    out["seeds"] = len(seeds)
     return out
 
 
@@ -156,6 +162,8 @@ def main() -> None:
     ap.add_argument("--labels", type=int, default=200)
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--median", type=float, default=1.0, help="median oracle time (s)")
+    ap.add_argument("--strategy", default="nngp_lcmd")
+    ap.add_argument("--mode", choices=("batch", "async"), default=None, help="run only this mode")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -176,6 +184,8 @@ def main() -> None:
         for seed in range(args.seeds):
             modes = ("batch", "async") if seed % 2 == 0 else ("async", "batch")
             for mode in modes:
+                if args.mode and mode != args.mode:
+                    continue
                 r = one_run(root, mode, seed, cluster.scheduler_address, args, test_file)
                 print(json.dumps(r), file=sys.stderr, flush=True)
                 runs.append(r)
@@ -183,7 +193,7 @@ def main() -> None:
         cluster.close()
     result = {"benchmark": "async", "folder": str(root), "workers": WORKERS, "labels": args.labels, "batch_size": args.batch,
               "oracle": {"median_s": args.median, "sigma": 1.0}, "model": "fixed 32x32, 500 steps",
-              "strategy": "nngp_lcmd", "summary": summarise(runs), "runs": runs}
+              "strategy": args.strategy, "summary": summarise(runs), "runs": runs}
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:

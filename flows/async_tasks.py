@@ -81,6 +81,10 @@ def label_stream_task(store_path: str, version: int) -> dict[str, Any]:
 def train_version_task(store_path: str, version: int) -> dict[str, Any]:
     """Fit model version ``version`` (runs in the background while the labelling goes on)."""
     out = _run(store_path).train_version(version)
+    if out.get("abandoned"):
+        get_run_logger().info("model version %d abandoned: the campaign stopped while it trained "
+                              "(the resume trains it again)", version)
+        return out
     get_run_logger().info("model version %d trained on %d labels in %.1fs (%s%s), final loss %s", version,
                           out["n_train"], out["seconds"], "warm start" if out.get("warm_start") else "cold start",
                           ", re-tuned" if out.get("retuned") else "", _fmt(out.get("final_train_loss")))

@@ -4,6 +4,7 @@ every point evaluated once, model versions as iterations, stop/resume, utilisati
 from __future__ import annotations
 
 import csv
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +161,27 @@ def test_resume_trains_again_a_checkpoint_saved_without_its_record(tmp_path: Pat
     out = campaign.run(cfg)
     assert out["iterations_run"][0] == 0 and out["labelled"] == 12
     assert sum(calls(calls_file)[0].values()) == 12
+
+
+def test_a_passed_deadline_sends_nothing(tmp_path: Path, calls_file: Path) -> None:
+    cfg = _cfg(tmp_path, budget={"deadline": "06:30"})
+    with campaign.open_campaign(cfg) as session:
+        session.deadline = datetime.now(timezone.utc) - timedelta(seconds=1)
+        out = campaign.async_loop.drive_async(session)
+        assert out["stop_reason"] == "deadline" and out["labelled"] == 0
+    assert not calls_file.exists()
+
+
+def test_the_deadline_stops_submissions_and_keeps_every_label(tmp_path: Path, calls_file: Path) -> None:
+    cfg = _cfg(tmp_path, budget={"deadline": "06:30", "initial": 8, "iterations": 4},
+               oracle={"params": {"sleep": 0.25}})
+    with campaign.open_campaign(cfg) as session:
+        session.deadline = datetime.now(timezone.utc) + timedelta(seconds=1.2)
+        out = campaign.async_loop.drive_async(session)
+        labelled = session.store.n_labelled
+        assert out["stop_reason"] == "deadline" and 0 < labelled < 8
+    starts, ends = calls(calls_file)
+    assert sum(starts.values()) == sum(ends.values()) == labelled  # nothing paid and dropped
 
 
 def test_async_mode_is_part_of_the_campaign_and_retrain_every_may_change(tmp_path: Path,

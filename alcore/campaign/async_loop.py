@@ -20,7 +20,8 @@ as they read a batch one.
 nothing left to do); ``train(run, v)`` runs in a background thread (the fit itself in the
 training process); then ``evaluate(session, v)`` (the batch step) and ``checkpoint(run, v,
 metrics, timings)`` (saves the model, records the version). The first model trains once ``max(initial/2, initial - workers)`` labels are in.
-Points are chosen in a background thread (:mod:`alcore.campaign.async_selector`) and about
+Points are chosen off the loop (:mod:`alcore.campaign.async_selector`: a thread that waits for
+a selection process) and about
 half as many points as there are workers are kept waiting in the stream beyond the workers
 (:attr:`AsyncRun.lookahead`): the stream hands one to the next free worker the moment a result
 arrives, so neither storing a label nor choosing a point is worker idle time.
@@ -49,9 +50,9 @@ from typing import Any
 import numpy as np
 
 from alcore.campaign import steps as batch_steps
-from alcore.campaign.async_select import pick, random_picks
-from alcore.campaign.async_selector import Selector
-from alcore.campaign.async_train import TrainingProcess, TrainJob, TrainResult, Trainer
+from alcore.campaign.async_select import conditioning_sets, random_picks
+from alcore.campaign.async_selector import SelectionProcess, Selector
+from alcore.campaign.async_train import TrainingAbandoned, TrainingProcess, TrainJob, TrainResult, Trainer
 from alcore.campaign.errors import CampaignSetupError
 from alcore.campaign.hooks import get_hooks, say
 from alcore.campaign.records import finished_iterations, iteration_records, labels_spent
@@ -118,9 +119,14 @@ class AsyncRun:
         self.hard_stop: str | None = None     # why the run ends now, in-flight work cancelled
         self.started_at = time.time()
         self.recorded: list[int] = []
+        # per result: seconds from its end on the worker to the loop storing it, and the points
+        # waiting in the stream then (0: a worker that frees up now has nothing to do)
+        self._lags: list[float] = []
+        self._waiting: list[int] = []
         self.stream: Any = None
         self.training: TrainingProcess | None = None
         self.selector: Selector | None = None
+        self.selection: SelectionProcess | None = None
         # called with each EvalResult after it is stored (e.g. to log it in a Prefect task run)
         self.on_result: Callable[[Any], None] | None = None
         self._stream_cm: Any = None
@@ -145,7 +151,10 @@ class AsyncRun:
         self.training = TrainingProcess()
         self._stream_cm = session.dispatcher.stream(session.oracle)
         self.stream = self._stream_cm.__enter__()
+        self.selection = SelectionProcess(self._X)
         self.selector = Selector(self._choose)
+        if self._check_hard_stop():
+            return self  # a stop request or a passed deadline: send nothing
         pending = np.asarray(store.requested_indices(), dtype=np.int64)
         if done or pending.size or labels_spent(store):
             say(f"resuming at model version {self.next_version} (recorded: {len(done)}, "
@@ -161,9 +170,12 @@ class AsyncRun:
         cm, self._stream_cm, self.stream = self._stream_cm, None, None
         training, self.training = self.training, None
         selector, self.selector = self.selector, None
+        selection, self.selection = self.selection, None
         try:
             if selector is not None:
                 selector.close()
+            if selection is not None:
+                selection.close()
             if cm is not None:
                 cm.__exit__(None, None, None)
         finally:
@@ -239,14 +251,18 @@ class AsyncRun:
         store = self.session.store
         with self.session.lock:
             seed = self.session.seeds.acquisition_seed(int(np.count_nonzero(store.iteration_requested >= 0)))
-        model = self.session.latest_model() if self.latest is not None else None
-        if model is None:
+        latest = self.latest
+        model = self.session.latest_model() if latest is not None else None
+        if model is None or latest is None:
             picks, scores, it = random_picks(store, n, seed), None, 0
         else:
             acq = self.session.config.acquisition
-            it = self.next_version
-            picks, scores = pick(store, model, n, strategy=acq.strategy, params=dict(acq.params),
-                                 samples=acq.samples, reg=acq.reg, seed=seed)
+            it = latest + 1
+            with self.session.lock:
+                known, candidates = conditioning_sets(store)
+            picks, scores = self.selection.pick(latest, model, known, candidates, n, strategy=acq.strategy,
+                                                params=dict(acq.params), samples=acq.samples, reg=acq.reg,
+                                                seed=seed)
         if picks.size:
             with self.session.lock:
                 store.mark_requested(picks, it, np.full(picks.size, np.nan) if scores is None else scores)
@@ -346,9 +362,13 @@ class AsyncRun:
     def train_version(self, version: int) -> dict[str, Any]:
         """Fit model version ``version`` from its job (runs in the training thread)."""
         job = self.jobs.pop(version)
-        if self.training is None:
-            raise RuntimeError("the run is closed")
-        result = self.training.fit(job)
+        training = self.training
+        try:
+            if training is None:
+                raise TrainingAbandoned(f"model version {version}: the run is closed")
+            result = training.fit(job)
+        except TrainingAbandoned:
+            return {"iteration": version, "n_train": job.n_train, "abandoned": True}
         self.trainer.deliver(result)
         fit = result.info.get("fit") or {}
         return {"iteration": version, "n_train": result.n_train, "seconds": result.seconds,
@@ -384,6 +404,8 @@ class AsyncRun:
                     event = "end"
                 continue
             for r in self.stream.results(timeout=POLL_S):
+                self._lags.append(time.time() - r.finished)
+                self._waiting.append(self.stream.in_flight - self.stream.capacity)
                 if self._record(r):
                     labelled += 1
                 else:
@@ -402,6 +424,15 @@ class AsyncRun:
                "seconds": time.perf_counter() - t0, "stop_reason": self.hard_stop or self.no_more}
         hooks.phase_done("label", version, out)
         return out
+
+    def loop_stats(self) -> dict[str, float | None]:
+        """How promptly this run's loop handled results (for benchmarks and the logs)."""
+        lags, waiting = np.asarray(self._lags), np.asarray(self._waiting)
+        if not lags.size:
+            return {"results": 0, "lag_median_s": None, "lag_p90_s": None, "empty_queue_share": None}
+        return {"results": int(lags.size), "lag_median_s": float(np.median(lags)),
+                "lag_p90_s": float(np.percentile(lags, 90)),
+                "empty_queue_share": float(np.mean(waiting <= 0))}
 
     def _install(self, result: TrainResult) -> None:
         """Make a trained version the model selection uses."""
@@ -473,7 +504,7 @@ def drive_async(session: CampaignSession, steps: AsyncSteps | None = None,
             "iterations_run": list(run.recorded), "next_iteration": run.next_version,
             "labelled": store.n_labelled, "failed": int(len(store.failed_indices())),
             "requested": int(len(store.requested_indices())),
-            "utilisation": utilisation_of_store(store, since=run.started_at)}
+            "utilisation": utilisation_of_store(store, since=run.started_at), "loop": run.loop_stats()}
 
 
 def run_async(cfg: CampaignConfig, *, steps: AsyncSteps | None = None) -> dict[str, Any]:

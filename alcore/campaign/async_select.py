@@ -28,21 +28,33 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["pick", "random_picks"]
+__all__ = ["pick", "pick_from", "conditioning_sets", "random_picks"]
 
 
 def pick(store: Any, model: Any, n: int, *, strategy: str, params: dict[str, Any], samples: int,
          reg: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Pool positions and scores of ``n`` new points chosen by ``strategy`` with ``model``,
     conditioned on every labelled and every pending (requested) point of ``store``."""
+    known, candidates = conditioning_sets(store)
+    return pick_from(np.asarray(store.pool_X), known, candidates, model, n, strategy=strategy, params=params,
+                     samples=samples, reg=reg, seed=seed)
+
+
+def conditioning_sets(store: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(labelled and pending points, never-requested candidates) of ``store``, pool positions."""
+    known = np.union1d(store.labelled_indices(), store.requested_indices()).astype(np.int64)
+    return known, np.asarray(store.unlabelled_indices(), dtype=np.int64)
+
+
+def pick_from(pool_X: np.ndarray, known: np.ndarray, candidates: np.ndarray, model: Any, n: int, *,
+              strategy: str, params: dict[str, Any], samples: int, reg: float,
+              seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pick` on arrays: ``known`` are conditioned on, ``candidates`` may be picked."""
     from alcore import strategies  # noqa: PLC0415
 
-    candidates = np.asarray(store.unlabelled_indices(), dtype=np.int64)
     n = min(int(n), int(candidates.size))
     if n <= 0:
         return np.zeros(0, np.int64), np.zeros(0)
-    pool_X = np.asarray(store.pool_X)
-    known = np.union1d(store.labelled_indices(), store.requested_indices()).astype(np.int64)
     ctx = strategies.AcquisitionContext(
         model=model, X_train=pool_X[known], X_pool=pool_X[candidates], batch_size=n,
         n_samples=samples, reg=reg, seed=int(seed),

@@ -25,14 +25,20 @@ import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["TrainJob", "TrainResult", "TrainingProcess", "fit_job", "Trainer"]
+__all__ = ["TrainJob", "TrainResult", "TrainingAbandoned", "TrainingProcess", "fit_job", "Trainer",
+           "process_context"]
+
+
+class TrainingAbandoned(RuntimeError):
+    """The run stopped while this version trained (the resume trains it again)."""
 
 
 @dataclass
@@ -96,15 +102,23 @@ def _warm_up() -> int:
     return os.getpid()
 
 
+def process_context() -> Any:
+    """The multiprocessing context of the run's helper processes (training, selection):
+    ``forkserver`` with the model and strategy code preloaded where available, else ``spawn``
+    (never ``fork``: the campaign's process has threads)."""
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if ctx.get_start_method() == "forkserver":
+        ctx.set_forkserver_preload(["alcore.model.fit", "alcore.strategies"])
+    return ctx
+
+
 class TrainingProcess:
     """One training process for the run (see the module docstring)."""
 
     def __init__(self) -> None:
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        if ctx.get_start_method() == "forkserver":
-            ctx.set_forkserver_preload(["alcore.model.fit"])
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=process_context())
+        self.closed = False
         # Starting the process imports torch there (seconds on a busy machine): not in the
         # caller's thread, which meanwhile hands out the initial design.
         self._started = threading.Thread(target=self._pool.submit, args=(_warm_up,), daemon=True,
@@ -116,12 +130,18 @@ class TrainingProcess:
         from alcore.model import DropoutMLP  # noqa: PLC0415
 
         self._started.join()
-        result = self._pool.submit(_fit_remote, job).result()
+        try:
+            result = self._pool.submit(_fit_remote, job).result()
+        except (BrokenProcessPool, CancelledError, RuntimeError):
+            if self.closed:  # RuntimeError: submit after shutdown
+                raise TrainingAbandoned(f"model version {job.version}: the run stopped") from None
+            raise
         result.model = DropoutMLP.from_state(result.state)
         return result
 
     def close(self) -> None:
         """Stop the process; a job still running is abandoned (its process ends with it)."""
+        self.closed = True
         self._started.join(timeout=60)
         processes = list(getattr(self._pool, "_processes", {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -82,6 +82,27 @@ def test_pending_points_are_conditioned_on_exactly_as_in_a_greedy_batch(tmp_path
     store.close()
 
 
+def test_before_the_first_model_picks_spread_out_around_the_pending_points(tmp_path: Path) -> None:
+    from alcore.campaign.async_select import space_filling_picks
+
+    store, _ = _store_and_model(tmp_path)
+    X = np.asarray(store.pool_X)
+    X = (X - X.min(axis=0)) / np.ptp(X, axis=0)  # the unit-scaled box the picks use
+    picks = space_filling_picks(store, 3)
+    assert len(set(picks.tolist())) == 3 and not set(picks.tolist()) & set(range(10))
+    store.mark_requested(picks[:1], 1)  # the first pick is now pending
+    again = space_filling_picks(store, 2)
+    assert picks[0] not in again and again.tolist() == picks[1:].tolist()  # conditioned on it
+
+    def gap(p):  # distance of a pick to the labelled and pending points
+        known = np.union1d(store.labelled_indices(), store.requested_indices())
+        return np.sqrt(((X[known] - X[p]) ** 2).sum(axis=1)).min()
+
+    others = np.setdiff1d(store.unlabelled_indices(), again)
+    assert gap(again[0]) >= max(gap(p) for p in others) - 1e-12  # the farthest candidate
+    store.close()
+
+
 # ------------------------------------------------------------------------------- the run
 def test_async_run_labels_the_budget_once_each_and_records_versions(tmp_path: Path, calls_file: Path) -> None:
     cfg = _cfg(tmp_path, budget={"initial": 8, "iterations": 3}, acquisition={"strategy": "nngp", "samples": 16,

@@ -11,8 +11,9 @@ model.
 **Model versions are the iterations of the store.** Version ``v`` is recorded as iteration
 ``v``: its metrics (with ``labelled`` = the labels it was trained on), its timings and the
 fit's info; iteration ``v``'s ``selected`` lists the points picked while version ``v - 1`` was
-the newest model (iteration 0: the random initial design, plus random points handed out before
-the first model existed). So ``alflow status``, ``report`` and ``export`` read an async store
+the newest model (iteration 0: the random initial design, plus the points handed out before
+the first model existed, spread out by :func:`~alcore.campaign.async_select.space_filling_picks`).
+So ``alflow status``, ``report`` and ``export`` read an async store
 as they read a batch one.
 
 **The run, as steps** (so that the flow can show them as Prefect task runs):
@@ -50,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from alcore.campaign import steps as batch_steps
-from alcore.campaign.async_select import conditioning_sets, random_picks
+from alcore.campaign.async_select import conditioning_sets, random_picks, space_filling_picks
 from alcore.campaign.async_selector import SelectionProcess, Selector
 from alcore.campaign.async_train import TrainingAbandoned, TrainingProcess, TrainJob, TrainResult, Trainer
 from alcore.campaign.errors import CampaignSetupError
@@ -257,7 +258,7 @@ class AsyncRun:
         latest = self.latest
         model = self.session.latest_model() if latest is not None else None
         if model is None or latest is None:
-            picks, scores, it = random_picks(store, n, seed), None, 0
+            picks, scores, it = space_filling_picks(store, n), None, 0
         else:
             acq = self.session.config.acquisition
             it = latest + 1

@@ -18,8 +18,11 @@ region. They are conditioned on by passing them, with the labelled points, as th
 * ``random``: pending points are removed from the candidates; each pick is seeded by the number
   of points requested before it, so a campaign is reproducible from its pick order.
 
-Before the first model exists there is nothing to condition with: :func:`random_picks` draws
-uniformly from the candidates, like the initial design.
+Before the first model exists, workers that free up get :func:`space_filling_picks`: greedy
+maximin distance (in the pool's box scaled to unit sides) to every labelled and pending point,
+so these picks also spread out around the pending ones. (Random picks, like the initial design,
+cost test RMSE: measured, 36-124 of 200 labels were handed out before the first model was
+ready on the loaded development machine.)
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["pick", "pick_from", "conditioning_sets", "random_picks"]
+__all__ = ["pick", "pick_from", "conditioning_sets", "random_picks", "space_filling_picks"]
 
 
 def pick(store: Any, model: Any, n: int, *, strategy: str, params: dict[str, Any], samples: int,
@@ -71,3 +74,28 @@ def random_picks(store: Any, n: int, seed: int) -> np.ndarray:
     if n <= 0:
         return np.zeros(0, np.int64)
     return np.random.default_rng(seed).choice(candidates, size=n, replace=False)
+
+
+def space_filling_picks(store: Any, n: int) -> np.ndarray:
+    """``n`` never-requested pool positions, each the farthest (Euclidean, unit-scaled box) from
+    every labelled, pending and earlier-picked point: a model-free pick that is conditioned on
+    the pending points. Ties go to the lower position (deterministic)."""
+    known, candidates = conditioning_sets(store)
+    n = min(int(n), int(candidates.size))
+    if n <= 0:
+        return np.zeros(0, np.int64)
+    X = np.asarray(store.pool_X, dtype=float)
+    lo, span = X.min(axis=0), np.ptp(X, axis=0)
+    Z = (X - lo) / np.where(span > 0, span, 1.0)
+    C = Z[candidates]
+    d = np.full(candidates.size, np.inf)
+    for start in range(0, known.size, 512):  # bounded temporaries
+        K = Z[known[start:start + 512]]
+        d = np.minimum(d, ((C[:, None, :] - K[None, :, :]) ** 2).sum(axis=2).min(axis=1))
+    picks = np.empty(n, dtype=np.int64)
+    for j in range(n):
+        q = int(np.argmax(d))
+        picks[j] = candidates[q]
+        d = np.minimum(d, ((C - C[q]) ** 2).sum(axis=1))
+        d[q] = -np.inf
+    return picks

@@ -3,7 +3,10 @@
 The flow is a thin shell around :func:`alcore.campaign.drive`: each step of each iteration is a
 Prefect task (``select-i`` → ``label-i`` → ``train-i`` → ``evaluate-i`` → ``checkpoint-i``),
 artifacts are refreshed after every checkpoint, and the store does all the remembering, so
-rerunning the same flow (or ``alflow run``) resumes.
+rerunning the same flow (or ``alflow run``) resumes. In ``[campaign] mode = "async"`` the flow
+drives :func:`alcore.campaign.async_loop.drive_async` instead: task runs ``label-v`` (streaming),
+``train-v`` (in the background), ``evaluate-v``, ``checkpoint-v`` per model version
+(:mod:`flows.async_tasks`). Both modes publish a ``<name>-utilisation`` artifact.
 
 Design choices (see docs and shared notes on Prefect/Dask):
 

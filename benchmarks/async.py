@@ -159,6 +159,7 @@ def summarise(runs: list[dict]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--labels", type=int, default=200)
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--median", type=float, default=1.0, help="median oracle time (s)")
@@ -181,7 +182,7 @@ def main() -> None:
     cluster = local_cluster.start(WORKERS, dashboard=False, quiet=True)
     runs: list[dict] = []
     try:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             modes = ("batch", "async") if seed % 2 == 0 else ("async", "batch")
             for mode in modes:
                 if args.mode and mode != args.mode:

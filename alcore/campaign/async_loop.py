@@ -173,10 +173,10 @@ class AsyncRun:
         selector, self.selector = self.selector, None
         selection, self.selection = self.selection, None
         try:
+            if selection is not None:  # first: a pick it runs ends at once, and so the thread
+                selection.close()
             if selector is not None:
                 selector.close()
-            if selection is not None:
-                selection.close()
             if cm is not None:
                 cm.__exit__(None, None, None)
         finally:
@@ -184,7 +184,11 @@ class AsyncRun:
                 training.close()
 
     def __enter__(self) -> AsyncRun:
-        return self.open()
+        try:
+            return self.open()
+        except BaseException:
+            self.close()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.close()

@@ -3,7 +3,10 @@
 The flow is a thin shell around :func:`alcore.campaign.drive`: each step of each iteration is a
 Prefect task (``select-i`` → ``label-i`` → ``train-i`` → ``evaluate-i`` → ``checkpoint-i``),
 artifacts are refreshed after every checkpoint, and the store does all the remembering, so
-rerunning the same flow (or ``alflow run``) resumes.
+rerunning the same flow (or ``alflow run``) resumes. In ``[campaign] mode = "async"`` the flow
+drives :func:`alcore.campaign.async_loop.drive_async` instead: task runs ``label-v`` (streaming),
+``train-v`` (in the background), ``evaluate-v``, ``checkpoint-v`` per model version
+(:mod:`flows.async_tasks`). Both modes publish a ``<name>-utilisation`` artifact.
 
 Design choices (see docs and shared notes on Prefect/Dask):
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,11 +34,14 @@ from prefect.states import Cancelled, Completed
 
 from alcore import campaign
 from alcore.config import load_config
+from alcore.campaign.async_loop import drive_async
 from alcore.campaign.progress import campaign_progress, progress_rows
 from alcore.failures import failed_share_note
 from flows.artifacts import CampaignArtifacts
+from flows.async_tasks import async_prefect_steps
 from flows.events import FINISHED, STARTED, EventHooks, emit
 from flows.tasks import close_session, initialise_task, prefect_steps, report_task, session_for
+from flows.utilisation_artifact import publish_utilisation
 
 
 def _flow_run_name() -> str:
@@ -153,6 +160,9 @@ def campaign_flow(config_path: str) -> Any:
     watcher = _CancelWatcher(session)
     state_text = "running"
 
+    mode = session.config.campaign.mode
+    started = time.time()
+
     def publish(state: str, report: str | None = None, running: bool = True) -> None:
         try:
             h = campaign.history(session)
@@ -161,6 +171,7 @@ def campaign_flow(config_path: str) -> Any:
             arts.update(h["iterations"], spent=h["spent"], failed=h["failed"], state=state, store=store_path,
                         report=report, progress=progress_rows(pace),
                         dashboard=session.dashboard_link, failure_groups=h["failure_groups"])
+            publish_utilisation(name, mode, session.store, session.workers_now, since=started)
         except Exception as exc:  # noqa: BLE001 - monitoring must never stop a campaign
             logger.warning("could not update artifacts: %s", exc)
 
@@ -171,8 +182,12 @@ def campaign_flow(config_path: str) -> Any:
         watcher.start()
         publish("starting")
         with _stop_on_signals(session) as signals:
-            result = campaign.drive(session, steps=prefect_steps(),
-                                    on_iteration=lambda rec: publish(f"running (iteration {rec['iteration']} done)"))
+            if mode == "async":
+                result = drive_async(session, steps=async_prefect_steps(),
+                                     on_version=lambda rec: publish(f"running (model version {rec['iteration']} done)"))
+            else:
+                result = campaign.drive(session, steps=prefect_steps(),
+                                        on_iteration=lambda rec: publish(f"running (iteration {rec['iteration']} done)"))
         reason = result["stop_reason"]
         state_text = f"stopped: {reason}" if reason not in ("iterations", "budget spent") else "complete"
         note = failed_share_note(result["failed"], result["labelled"] + result["failed"])

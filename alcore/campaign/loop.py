@@ -104,6 +104,13 @@ def drive(session: CampaignSession, steps: Steps | None = None,
 
 def run(cfg: CampaignConfig, *, steps: Steps | None = None,
         max_iterations: int | None = None) -> dict[str, Any]:
-    """Open (or resume) and drive a campaign to its end without Prefect."""
+    """Open (or resume) and drive a campaign to its end without Prefect.
+
+    ``[campaign] mode = "async"`` runs :func:`alcore.campaign.async_loop.run_async` instead
+    (``steps`` and ``max_iterations`` are batch-mode arguments)."""
+    if cfg.campaign.mode == "async":
+        from alcore.campaign.async_loop import run_async  # noqa: PLC0415
+
+        return run_async(cfg)
     with open_campaign(cfg) as session:
         return drive(session, steps=steps, max_iterations=max_iterations)

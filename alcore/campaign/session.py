@@ -100,6 +100,12 @@ class CampaignSession:
             self._dispatcher = start_dispatcher(self.config)
         return self._dispatcher
 
+    @property
+    def workers_now(self) -> int | None:
+        """Worker threads of the dispatcher, or None when it has not been started (not started
+        by this call: asking must not start a cluster)."""
+        return None if self._dispatcher is None else self._dispatcher.n_threads()
+
     # -- the current model ---------------------------------------------------------------
     def model_for(self, iteration: int) -> DropoutMLP:
         """The model trained in ``iteration`` (in memory, else the store's newest checkpoint)."""

@@ -199,7 +199,7 @@ def _label_points(session: CampaignSession, pending: np.ndarray,
             with session.lock:
                 if r.ok:
                     store.record_label(int(r.index), np.asarray(r.y, float), r.wall_time, r.worker,
-                                       **_when(r))
+                                       attempts=int(r.attempts), **_when(r))
                     ok += 1
                 else:
                     store.record_failure(int(r.index), r.reason or "failed", r.wall_time, r.worker,

@@ -91,6 +91,7 @@ def status(store_path: str | os.PathLike) -> dict[str, Any]:
             "name": (cfg.get("campaign") or {}).get("name"),
             "oracle": (st.oracle_info or {}).get("name"),
             "strategy": acq.get("strategy"),
+            "mode": (cfg.get("campaign") or {}).get("mode", "batch"),
             "pool": int(st.n_pool),
             **{key: counts[key] for key in ("labelled", "failed", "requested", "unlabelled")},
             "label_budget": planned,

@@ -25,7 +25,7 @@ from alcore.config.sections import CampaignConfig
 __all__ = ["MUTABLE_KEYS", "check_resume", "is_mutable"]
 
 # Dotted prefixes: "budget" covers every budget.* key. Not here, on purpose (tests refuse each):
-# oracle.*, pool.*, test.*, campaign.seed, model.hidden/activation/dropout/n_members/select,
+# oracle.*, pool.*, test.*, campaign.seed, campaign.mode, model.hidden/activation/dropout/n_members/select,
 # acquisition.strategy/reg/params.
 MUTABLE_KEYS: tuple[str, ...] = (
     "budget",
@@ -33,6 +33,7 @@ MUTABLE_KEYS: tuple[str, ...] = (
     "campaign.name",
     "campaign.store",
     "campaign.report_dir",
+    "campaign.retrain_every",
     "model.device",
     "model.epochs",
     "model.min_steps",

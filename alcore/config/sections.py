@@ -144,6 +144,13 @@ class CampaignSection(_Section):
     seed: int = Field(default=0, ge=0, le=SEED_MAX,
                       description="seeds are 32-bit, the range every numpy and torch generator accepts")
     report_dir: Path | None = None  # default: <store stem>_report next to the store
+    # "batch": select a batch, label it, train, repeat. "async": every worker stays busy; each
+    # finished evaluation is stored and replaced at once, the model retrains in the background
+    # (alcore.campaign.async_loop).
+    mode: Literal["batch", "async"] = "batch"
+    # async mode: a new model version starts training once this many labels arrived since the
+    # last one (None: acquisition.batch_size, so both modes train about equally often)
+    retrain_every: int | None = Field(default=None, ge=1)
 
     @field_validator("name")
     @classmethod

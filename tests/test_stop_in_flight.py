@@ -70,3 +70,32 @@ def test_stop_lets_the_evaluations_in_flight_finish_and_stores_them(tmp_path: Pa
     assert out["labelled"] == 4 + 8
     starts, _ = calls(calls_file)
     assert sum(starts.values()) == 4 + 8 and max(starts.values()) == 1
+
+
+def test_async_mode_stop_also_lets_the_running_evaluations_finish(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same rule in ``[campaign] mode = "async"``: at the stop, the points waiting in the
+    stream stay requested, the running ones are stored, and the resume pays for none twice."""
+    calls_file = tmp_path / "calls.log"
+    monkeypatch.setenv("ALFLOW_TEST_CALLS", str(calls_file))  # before the workers start
+    cfg = load_config(write_toml(tmp_path / "c.toml", counting_config(
+        tmp_path, campaign={"mode": "async"}, oracle={"params": {"sleep": 0.5}},
+        acquisition={"strategy": "random", "batch_size": 4},
+        model={"epochs": 5, "min_steps": 0},
+        budget={"initial": 8, "iterations": 1}, dask={"workers": 2, "retries": 0})))
+    hooks = StopAtFirstResultOf(cfg.store_path, 0)
+    old = campaign.set_hooks(hooks)
+    try:
+        out = campaign.run(cfg)
+    finally:
+        campaign.set_hooks(old)
+    assert hooks.requested and out["stop_reason"] == "stop requested"
+    starts, ends = calls(calls_file)
+    assert starts == ends  # every evaluation that started also ended ...
+    with CampaignStore.open(cfg.store_path, "r") as st:
+        assert st.n_labelled == sum(ends.values()) >= 2  # ... and is stored: the first and its neighbour
+        assert len(st.requested_indices()) > 0  # the ones not started: sent on resume
+    out = campaign.run(cfg)  # the same command resumes and pays for no point twice
+    assert out["labelled"] == 8 + 4
+    starts, _ = calls(calls_file)
+    assert sum(starts.values()) == 8 + 4 and max(starts.values()) == 1

@@ -28,8 +28,9 @@ many points as there are workers are kept waiting in the stream beyond the runni
 arrives, so neither storing a label nor choosing a point is worker idle time.
 
 **Stopping and resuming, as in batch mode.** A stop request (``alflow stop``, a signal, a
-cancelled flow run) or a passed deadline stop at once: the results that arrived are stored, the
-evaluations in flight are cancelled and stay requested. The label budget, ``target_rmse``, an
+cancelled flow run) or a passed deadline stop at once: nothing new starts, the points waiting in
+the stream stay requested, and the evaluations already running finish and are stored
+(cancelling them would pay for them twice on the resume). The label budget, ``target_rmse``, an
 empty pool, or a deadline the mean evaluation time says cannot be met stop new submissions:
 the evaluations in flight finish and are stored, and a last model version is trained on every
 label. A resume (the same command) sends every requested-but-unlabelled point again before
@@ -397,6 +398,8 @@ class AsyncRun:
         while not event:
             if self._check_hard_stop():
                 event = "stop"
+                drained = self._finish_running()
+                labelled, failed = labelled + drained[0], failed + drained[1]
                 break
             self._top_up()
             self._maybe_train()
@@ -419,7 +422,7 @@ class AsyncRun:
                 else:
                     failed += 1
                 if self._check_hard_stop():
-                    break  # the stream is closed next: what it still holds stays requested
+                    break  # the loop's next turn lets the running evaluations finish
                 self._top_up()
                 self._maybe_train()
         if event == "model":
@@ -432,6 +435,20 @@ class AsyncRun:
                "seconds": time.perf_counter() - t0, "stop_reason": self.hard_stop or self.no_more}
         hooks.phase_done("label", version, out)
         return out
+
+    def _finish_running(self) -> tuple[int, int]:
+        """On a stop: drop the points not started (they stay requested for the resume), let the
+        running evaluations finish and store them; returns (labelled, failed) among them."""
+        self.selector.cancel()
+        self.stream.cancel_pending()
+        ok = bad = 0
+        while self.stream.in_flight:
+            for r in self.stream.results(timeout=POLL_S):
+                if self._record(r):
+                    ok += 1
+                elif r.kind != "cancelled":
+                    bad += 1
+        return ok, bad
 
     def loop_stats(self) -> dict[str, float | None]:
         """How promptly this run's loop handled results (for benchmarks and the logs)."""

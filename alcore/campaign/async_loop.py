@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from alcore.campaign import steps as batch_steps
+from alcore.campaign.async_avoid import FailureAvoidance
 from alcore.campaign.async_select import conditioning_sets, random_picks, space_filling_picks
 from alcore.campaign.async_selector import SelectionProcess, Selector
 from alcore.campaign.async_train import TrainingAbandoned, TrainingProcess, TrainJob, TrainResult, Trainer
@@ -132,6 +133,8 @@ class AsyncRun:
         self.on_result: Callable[[Any], None] | None = None
         self._stream_cm: Any = None
         self._X = np.asarray(session.store.pool_X)
+        # the failure estimate that weights the picks (None: avoid_failures = false)
+        self.avoidance = FailureAvoidance(cfg.campaign.seed) if cfg.acquisition.avoid_failures else None
 
     # ------------------------------------------------------------------------- lifecycle
     def open(self) -> AsyncRun:
@@ -266,11 +269,15 @@ class AsyncRun:
         else:
             acq = self.session.config.acquisition
             it = latest + 1
+            success_prob = None
             with self.session.lock:
                 known, candidates = conditioning_sets(store)
+                if self.avoidance is not None:  # failed points count as visited, as in batch mode
+                    failed, success_prob = self.avoidance.current(store, candidates, latest)
+                    known = np.union1d(known, failed)
             picks, scores = self.selection.pick(latest, model, known, candidates, n, strategy=acq.strategy,
                                                 params=dict(acq.params), samples=acq.samples, reg=acq.reg,
-                                                seed=seed)
+                                                seed=seed, success_prob=success_prob)
         if picks.size:
             with self.session.lock:
                 store.mark_requested(picks, it, np.full(picks.size, np.nan) if scores is None else scores)

@@ -51,8 +51,10 @@ def conditioning_sets(store: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def pick_from(pool_X: np.ndarray, known: np.ndarray, candidates: np.ndarray, model: Any, n: int, *,
               strategy: str, params: dict[str, Any], samples: int, reg: float,
-              seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`pick` on arrays: ``known`` are conditioned on, ``candidates`` may be picked."""
+              seed: int, success_prob: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pick` on arrays: ``known`` are conditioned on, ``candidates`` may be picked;
+    ``success_prob`` (one per candidate, or None) weights the acquisition as in batch mode
+    (:class:`~alcore.campaign.async_avoid.FailureAvoidance`)."""
     from alcore import strategies  # noqa: PLC0415
 
     n = min(int(n), int(candidates.size))
@@ -62,6 +64,7 @@ def pick_from(pool_X: np.ndarray, known: np.ndarray, candidates: np.ndarray, mod
         model=model, X_train=pool_X[known], X_pool=pool_X[candidates], batch_size=n,
         n_samples=samples, reg=reg, seed=int(seed),
         X_target=None,  # the held-out test inputs must not steer what gets labelled
+        success_prob=success_prob,
     )
     sel = strategies.select(strategy, ctx, **params)
     return candidates[np.asarray(sel.indices, dtype=np.int64)], np.asarray(sel.scores, dtype=float)

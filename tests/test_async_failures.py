@@ -11,7 +11,7 @@ import pytest
 
 from alcore import campaign
 from alcore.campaign.async_avoid import FailureAvoidance
-from alcore.campaign.async_select import conditioning_sets, pick_from
+from alcore.campaign.async_select import conditioning_sets, pick_from, space_filling_picks
 from alcore.config import load_config
 from alcore.store import CampaignStore
 
@@ -47,11 +47,13 @@ def _config(tmp_path: Path, name: str, oracle: str, avoid: bool, sleep: float = 
     return load_config(write_toml(tmp_path / f"{name}.toml", raw))
 
 
-def _acquired(store_path: Path) -> tuple[int, int]:
-    """(failed, all) points acquired after the initial random design."""
+def _acquired(store_path: Path, initial: int = 12) -> tuple[int, int]:
+    """(failed, all) points acquired after the initial random design: by a model, or spread out
+    before the first model existed (iteration 0's picks after the initial design)."""
     with CampaignStore.open(store_path, "r") as st:
-        it = np.asarray(st.iteration_requested)
-        acquired = it >= 1
+        design = np.asarray(st.iterations[0]["selected"])[:initial]  # pick order
+        acquired = np.asarray(st.iteration_requested) >= 0
+        acquired[design] = False
         failed = np.asarray(st.status) == 3
         return int(np.count_nonzero(acquired & failed)), int(np.count_nonzero(acquired))
 
@@ -74,6 +76,7 @@ def test_async_avoidance_acquires_fewer_failing_points(region_runs: dict[bool, P
     assert n_off >= 15 and n_on >= 15, (n_off, n_on)
     assert off / n_off >= 0.2, (off, n_off)  # without avoidance the picks walk into the region
     assert on <= off // 2, (off, on)
+    print(f"async region x0 > 0.6: acquired failing {off}/{n_off} off, {on}/{n_on} on")
 
 
 def test_the_failure_estimate_is_refitted_only_when_failures_or_the_model_change(
@@ -131,12 +134,26 @@ def test_without_failures_async_picks_are_unchanged(tmp_path: Path) -> None:
         assert np.array_equal(plain[0], avoiding[0]) and np.allclose(plain[1], avoiding[1])
 
 
-def test_async_run_without_failures_picks_the_same_points_with_avoidance_on_or_off(tmp_path: Path) -> None:
-    picks = {}
-    for avoid in (False, True):
-        cfg = _config(tmp_path, f"ok-{avoid}", "counting_oracle.py:f", avoid)
-        campaign.run(cfg)
-        with CampaignStore.open(cfg.store_path, "r") as st:
-            assert len(st.failed_indices()) == 0
-            picks[avoid] = np.asarray(st.iteration_requested).tolist()
-    assert picks[True] == picks[False]
+def test_space_filling_picks_avoid_failures_before_the_first_model(tmp_path: Path) -> None:
+    """Before the first model, the spread-out picks skip the candidates that will almost surely
+    fail and the failed points count as known; without failures they are the plain picks."""
+    rng = np.random.default_rng(1)
+    pool = rng.uniform(0, 1, (200, 3))
+    with CampaignStore.create(tmp_path / "s.h5", config={"campaign": {"name": "p"}}, oracle_info={"name": "toy"},
+                              pool_X=pool, seeds={"pool": 0}) as st:
+        design = np.arange(20)
+        st.mark_requested(design, 0)
+        for i in design:
+            if pool[i, 0] > 0.6:
+                st.record_failure(int(i), "solver diverged", kind="error")
+            else:
+                st.record_label(int(i), np.array([float(pool[i].sum())]))
+        _, candidates = conditioning_sets(st)
+        av = FailureAvoidance(seed=0)
+        failed, p = av.current(st, candidates, None)
+        assert failed.size == np.count_nonzero(pool[design, 0] > 0.6) > 0
+        plain = space_filling_picks(st, 8)
+        avoiding = space_filling_picks(st, 8, failed=failed, success_prob=p)
+        assert np.count_nonzero(pool[plain, 0] > 0.6) >= 3  # maximin goes to the corners
+        assert np.count_nonzero(pool[avoiding, 0] > 0.6) <= 1
+        assert np.array_equal(space_filling_picks(st, 8, failed=np.zeros(0, np.int64), success_prob=None), plain)

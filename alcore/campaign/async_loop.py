@@ -264,17 +264,17 @@ class AsyncRun:
             seed = self.session.seeds.acquisition_seed(int(np.count_nonzero(store.iteration_requested >= 0)))
         latest = self.latest
         model = self.session.latest_model() if latest is not None else None
+        failed, success_prob = None, None
+        with self.session.lock:
+            known, candidates = conditioning_sets(store)
+            if self.avoidance is not None:  # failed points count as visited, as in batch mode
+                failed, success_prob = self.avoidance.current(store, candidates, latest)
+                known = np.union1d(known, failed)
         if model is None or latest is None:
-            picks, scores, it = space_filling_picks(store, n), None, 0
+            picks, scores, it = space_filling_picks(store, n, failed=failed, success_prob=success_prob), None, 0
         else:
             acq = self.session.config.acquisition
             it = latest + 1
-            success_prob = None
-            with self.session.lock:
-                known, candidates = conditioning_sets(store)
-                if self.avoidance is not None:  # failed points count as visited, as in batch mode
-                    failed, success_prob = self.avoidance.current(store, candidates, latest)
-                    known = np.union1d(known, failed)
             picks, scores = self.selection.pick(latest, model, known, candidates, n, strategy=acq.strategy,
                                                 params=dict(acq.params), samples=acq.samples, reg=acq.reg,
                                                 seed=seed, success_prob=success_prob)

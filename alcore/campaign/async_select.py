@@ -79,11 +79,25 @@ def random_picks(store: Any, n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(candidates, size=n, replace=False)
 
 
-def space_filling_picks(store: Any, n: int) -> np.ndarray:
+def space_filling_picks(store: Any, n: int, *, failed: np.ndarray | None = None,
+                        success_prob: np.ndarray | None = None) -> np.ndarray:
     """``n`` never-requested pool positions, each the farthest (Euclidean, unit-scaled box) from
     every labelled, pending and earlier-picked point: a model-free pick that is conditioned on
-    the pending points. Ties go to the lower position (deterministic)."""
+    the pending points. Ties go to the lower position (deterministic).
+
+    Avoiding failures as the strategies do: ``failed`` (pool positions) count as known points,
+    ``success_prob`` (one per never-requested candidate, or None) drops the candidates below
+    ``MIN_SUCCESS_PROB`` and weights the distance (maximin distance alone prefers the box's
+    corners, where a failing region often is)."""
+    from alcore.strategies.base import feasible_candidates, weighted  # noqa: PLC0415
+
     known, candidates = conditioning_sets(store)
+    if failed is not None:
+        known = np.union1d(known, np.asarray(failed, dtype=np.int64))
+    p = None
+    if success_prob is not None:
+        keep = feasible_candidates(success_prob, min(int(n), int(candidates.size)))
+        candidates, p = candidates[keep], np.asarray(success_prob, dtype=float)[keep]
     n = min(int(n), int(candidates.size))
     if n <= 0:
         return np.zeros(0, np.int64)
@@ -96,9 +110,12 @@ def space_filling_picks(store: Any, n: int) -> np.ndarray:
         K = Z[known[start:start + 512]]
         d = np.minimum(d, ((C[:, None, :] - K[None, :, :]) ** 2).sum(axis=2).min(axis=1))
     picks = np.empty(n, dtype=np.int64)
+    taken = np.zeros(candidates.size, dtype=bool)
     for j in range(n):
-        q = int(np.argmax(d))
+        score = weighted(np.sqrt(d), p)
+        score[taken] = -np.inf
+        q = int(np.argmax(score))
         picks[j] = candidates[q]
         d = np.minimum(d, ((C - C[q]) ** 2).sum(axis=1))
-        d[q] = -np.inf
+        taken[q] = True
     return picks

@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.disable(logging.WARNING)  # the per-point failure warnings; the JSON says it all
     out: dict = {"benchmark": "failures", "command": " ".join(["python", "benchmarks/failures.py", *(argv or sys.argv[1:])]),
                  "strategy": "nngp_lcmd (default)", "initial": 20, "batch_size": 10,
-                 "iterations": args.iterations, "mode": args.mode, "sleep": args.sleep, "pool": args.pool, "test": args.test, "cases": {}}
+                 "iterations": args.iterations, "mode": args.mode, "sleep": args.sleep, "pool": args.pool,
+                 "test": args.test, "cases": {}}
     with tempfile.TemporaryDirectory(prefix="alflow-failures-") as tmp:
         folder = Path(tmp)
         (folder / "oracle.py").write_text(ORACLE)

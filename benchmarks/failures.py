@@ -17,6 +17,11 @@ model. The test set is labelled through the oracle and its failed points are dro
 test RMSE is the RMSE on the successful region.
 
     python benchmarks/failures.py [--seeds 3] [--cases region,region60,random5] [--iterations 9]
+                                  [--mode batch|async] [--sleep 0.0]
+
+``--mode async`` runs ``[campaign] mode = "async"`` (one local worker; ``--sleep`` seconds per
+evaluation, so that model versions train while points are evaluated); acquired then also counts
+the spread-out picks made before the first model existed.
 
 Prints one JSON document.
 """
@@ -35,24 +40,29 @@ from pathlib import Path
 
 ORACLE = textwrap.dedent(
     '''
+    import time
+
     import numpy as np
 
     def _f(x):
         return float(np.sin(3.0 * x[0]) * np.cos(2.0 * x[1]) + 0.5 * x[2] ** 2 + 0.3 * x[0] * x[1])
 
-    def region(x, seed=0, arm=""):
+    def region(x, seed=0, arm="", sleep=0.0):
+        time.sleep(sleep)
         if x[0] > 0.8:
             raise RuntimeError("solver diverged")
         return _f(x)
 
-    def region60(x, seed=0, arm=""):
+    def region60(x, seed=0, arm="", sleep=0.0):
+        time.sleep(sleep)
         if x[0] > 0.6:
             raise RuntimeError("solver diverged")
         return _f(x)
 
     _rngs = {}
 
-    def random5(x, seed=0, arm=""):
+    def random5(x, seed=0, arm="", sleep=0.0):
+        time.sleep(sleep)
         # one stream per campaign, the same for both arms of a seed: the k-th call fails in both
         rng = _rngs.setdefault((seed, arm), np.random.default_rng(seed))
         if rng.random() < 0.05:
@@ -67,11 +77,12 @@ CONFIG = textwrap.dedent(
     name = "failures-{case}-{arm}-{seed}"
     store = "{store}"
     seed = {seed}
+    mode = "{mode}"
 
     [oracle]
     name = "{oracle_file}:{case}"
     bounds = [[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]
-    params = {{ seed = {seed}, arm = "{arm}" }}
+    params = {{ seed = {seed}, arm = "{arm}", sleep = {sleep} }}
 
     [pool]
     size = {pool}
@@ -115,19 +126,24 @@ def run_one(folder: Path, case: str, avoid: bool, seed: int, args: argparse.Name
     path = folder / f"{case}-{arm}-{seed}.toml"
     path.write_text(CONFIG.format(case=case, arm=arm, seed=seed, store=f"{case}-{arm}-{seed}.h5",
                                   oracle_file=folder / "oracle.py", pool=args.pool, test=args.test,
-                                  avoid="true" if avoid else "false", iterations=args.iterations))
+                                  avoid="true" if avoid else "false", iterations=args.iterations,
+                                  mode=args.mode, sleep=args.sleep))
     t0 = time.perf_counter()
     campaign.run(load_config(path))
     seconds = time.perf_counter() - t0
     with CampaignStore.open(folder / f"{case}-{arm}-{seed}.h5", "r") as st:
         it = np.asarray(st.iteration_requested)
         status = np.asarray(st.status)
-        acquired = it >= 1
+        # everything requested but the initial design (iteration 0's first 20 picks; in batch
+        # mode that is iteration >= 1, in async mode also the picks before the first model)
+        design = np.zeros(it.size, dtype=bool)
+        design[np.asarray(st.iterations[0]["selected"])[:20]] = True
+        acquired = (it >= 0) & ~design
         failed = int(np.count_nonzero(acquired & (status == 3)))
         n_acq = int(np.count_nonzero(acquired))
-        rmse = st.iterations[-1]["metrics"]["rmse"]
+        rmse = [r["metrics"]["rmse"] for r in st.iterations if r.get("metrics")][-1]
         n_test = int(len(st.test_X))
-        initial_failed = int(np.count_nonzero((it == 0) & (status == 3)))
+        initial_failed = int(np.count_nonzero(design & (status == 3)))
     return {"acquired": n_acq, "acquired_failed": failed,
             "failed_share": failed / n_acq if n_acq else math.nan,
             "initial_failed": initial_failed, "test_rmse": float(rmse), "n_test": n_test,
@@ -152,13 +168,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iterations", type=int, default=9, help="acquisition iterations of 10 points")
     ap.add_argument("--pool", type=int, default=2000)
     ap.add_argument("--test", type=int, default=400)
+    ap.add_argument("--mode", choices=("batch", "async"), default="batch")
+    ap.add_argument("--sleep", type=float, default=0.0, help="seconds per evaluation")
     args = ap.parse_args(argv)
     import logging
 
     logging.disable(logging.WARNING)  # the per-point failure warnings; the JSON says it all
     out: dict = {"benchmark": "failures", "command": " ".join(["python", "benchmarks/failures.py", *(argv or sys.argv[1:])]),
                  "strategy": "nngp_lcmd (default)", "initial": 20, "batch_size": 10,
-                 "iterations": args.iterations, "pool": args.pool, "test": args.test, "cases": {}}
+                 "iterations": args.iterations, "mode": args.mode, "sleep": args.sleep, "pool": args.pool,
+                 "test": args.test, "cases": {}}
     with tempfile.TemporaryDirectory(prefix="alflow-failures-") as tmp:
         folder = Path(tmp)
         (folder / "oracle.py").write_text(ORACLE)

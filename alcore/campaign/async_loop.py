@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from alcore.campaign import steps as batch_steps
+from alcore.campaign.async_avoid import FailureAvoidance
 from alcore.campaign.async_select import conditioning_sets, random_picks, space_filling_picks
 from alcore.campaign.async_selector import SelectionProcess, Selector
 from alcore.campaign.async_train import TrainingAbandoned, TrainingProcess, TrainJob, TrainResult, Trainer
@@ -133,6 +134,8 @@ class AsyncRun:
         self.on_result: Callable[[Any], None] | None = None
         self._stream_cm: Any = None
         self._X = np.asarray(session.store.pool_X)
+        # the failure estimate that weights the picks (None: avoid_failures = false)
+        self.avoidance = FailureAvoidance(cfg.campaign.seed) if cfg.acquisition.avoid_failures else None
 
     # ------------------------------------------------------------------------- lifecycle
     def open(self) -> AsyncRun:
@@ -262,16 +265,20 @@ class AsyncRun:
             seed = self.session.seeds.acquisition_seed(int(np.count_nonzero(store.iteration_requested >= 0)))
         latest = self.latest
         model = self.session.latest_model() if latest is not None else None
+        failed, success_prob = None, None
+        with self.session.lock:
+            known, candidates = conditioning_sets(store)
+            if self.avoidance is not None:  # failed points count as visited, as in batch mode
+                failed, success_prob = self.avoidance.current(store, candidates, latest)
+                known = np.union1d(known, failed)
         if model is None or latest is None:
-            picks, scores, it = space_filling_picks(store, n), None, 0
+            picks, scores, it = space_filling_picks(store, n, failed=failed, success_prob=success_prob), None, 0
         else:
             acq = self.session.config.acquisition
             it = latest + 1
-            with self.session.lock:
-                known, candidates = conditioning_sets(store)
             picks, scores = self.selection.pick(latest, model, known, candidates, n, strategy=acq.strategy,
                                                 params=dict(acq.params), samples=acq.samples, reg=acq.reg,
-                                                seed=seed)
+                                                seed=seed, success_prob=success_prob)
         if picks.size:
             with self.session.lock:
                 store.mark_requested(picks, it, np.full(picks.size, np.nan) if scores is None else scores)

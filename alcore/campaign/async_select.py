@@ -51,8 +51,10 @@ def conditioning_sets(store: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def pick_from(pool_X: np.ndarray, known: np.ndarray, candidates: np.ndarray, model: Any, n: int, *,
               strategy: str, params: dict[str, Any], samples: int, reg: float,
-              seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`pick` on arrays: ``known`` are conditioned on, ``candidates`` may be picked."""
+              seed: int, success_prob: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pick` on arrays: ``known`` are conditioned on, ``candidates`` may be picked;
+    ``success_prob`` (one per candidate, or None) weights the acquisition as in batch mode
+    (:class:`~alcore.campaign.async_avoid.FailureAvoidance`)."""
     from alcore import strategies  # noqa: PLC0415
 
     n = min(int(n), int(candidates.size))
@@ -62,6 +64,7 @@ def pick_from(pool_X: np.ndarray, known: np.ndarray, candidates: np.ndarray, mod
         model=model, X_train=pool_X[known], X_pool=pool_X[candidates], batch_size=n,
         n_samples=samples, reg=reg, seed=int(seed),
         X_target=None,  # the held-out test inputs must not steer what gets labelled
+        success_prob=success_prob,
     )
     sel = strategies.select(strategy, ctx, **params)
     return candidates[np.asarray(sel.indices, dtype=np.int64)], np.asarray(sel.scores, dtype=float)
@@ -76,11 +79,25 @@ def random_picks(store: Any, n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(candidates, size=n, replace=False)
 
 
-def space_filling_picks(store: Any, n: int) -> np.ndarray:
+def space_filling_picks(store: Any, n: int, *, failed: np.ndarray | None = None,
+                        success_prob: np.ndarray | None = None) -> np.ndarray:
     """``n`` never-requested pool positions, each the farthest (Euclidean, unit-scaled box) from
     every labelled, pending and earlier-picked point: a model-free pick that is conditioned on
-    the pending points. Ties go to the lower position (deterministic)."""
+    the pending points. Ties go to the lower position (deterministic).
+
+    Avoiding failures as the strategies do: ``failed`` (pool positions) count as known points,
+    ``success_prob`` (one per never-requested candidate, or None) drops the candidates below
+    ``MIN_SUCCESS_PROB`` and weights the distance (maximin distance alone prefers the box's
+    corners, where a failing region often is)."""
+    from alcore.strategies.base import feasible_candidates, weighted  # noqa: PLC0415
+
     known, candidates = conditioning_sets(store)
+    if failed is not None:
+        known = np.union1d(known, np.asarray(failed, dtype=np.int64))
+    p = None
+    if success_prob is not None:
+        keep = feasible_candidates(success_prob, min(int(n), int(candidates.size)))
+        candidates, p = candidates[keep], np.asarray(success_prob, dtype=float)[keep]
     n = min(int(n), int(candidates.size))
     if n <= 0:
         return np.zeros(0, np.int64)
@@ -93,9 +110,12 @@ def space_filling_picks(store: Any, n: int) -> np.ndarray:
         K = Z[known[start:start + 512]]
         d = np.minimum(d, ((C[:, None, :] - K[None, :, :]) ** 2).sum(axis=2).min(axis=1))
     picks = np.empty(n, dtype=np.int64)
+    taken = np.zeros(candidates.size, dtype=bool)
     for j in range(n):
-        q = int(np.argmax(d))
+        score = weighted(np.sqrt(d), p)
+        score[taken] = -np.inf
+        q = int(np.argmax(score))
         picks[j] = candidates[q]
         d = np.minimum(d, ((C - C[q]) ** 2).sum(axis=1))
-        d[q] = -np.inf
+        taken[q] = True
     return picks

@@ -33,39 +33,15 @@ from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Cancelled, Completed
 
 from alcore import campaign
-from alcore.config import load_config
 from alcore.campaign.async_loop import drive_async
 from alcore.campaign.progress import campaign_progress, progress_rows
 from alcore.failures import failed_share_note
 from flows.artifacts import CampaignArtifacts
 from flows.async_tasks import async_prefect_steps
 from flows.events import FINISHED, STARTED, EventHooks, emit
+from flows.run_name import provisional_name, rename_run, run_name
 from flows.tasks import close_session, initialise_task, prefect_steps, report_task, session_for
 from flows.utilisation_artifact import publish_utilisation
-
-
-def _flow_run_name() -> str:
-    """``<campaign> it <first>-<last>``; the first iteration comes from the store if it exists.
-
-    Prefect names the run before the flow body starts, so this reads the config file and, for
-    a resume, only the store's list of finished iterations (a read-only open).
-    """
-    params = runtime_flow_run.parameters or {}
-    try:
-        cfg = load_config(params["config_path"])
-    except Exception:  # noqa: BLE001 - a bad config fails the flow itself with a clear message
-        return f"campaign {Path(str(params.get('config_path', '?'))).stem}"
-    first = 0
-    if cfg.store_path.exists():
-        try:
-            from alcore.store import CampaignStore
-
-            with CampaignStore.open(cfg.store_path, mode="r") as st:
-                done = st.finished_iterations()
-            first = done[-1] + 1 if done else 0
-        except Exception:  # noqa: BLE001 - a bad store fails the flow itself with a clear message
-            pass
-    return f"{cfg.campaign.name} it {first}-{max(first, cfg.budget.iterations)}"
 
 
 @contextmanager
@@ -141,15 +117,16 @@ class _CancelWatcher:
 
 @flow(
     name="alflow-campaign",
-    flow_run_name=_flow_run_name,
+    flow_run_name=provisional_name,  # renamed `<campaign> it <first>-<last>` once the store is open
     description="Active-learning campaign: select, label (Dask), train, evaluate, checkpoint.",
     persist_result=False,
     log_prints=False,
 )
 def campaign_flow(config_path: str) -> Any:
     """Run or resume the campaign described by the TOML file at ``config_path``."""
-    logger = get_run_logger()
     summary = initialise_task(config_path)
+    rename_run(run_name(summary))
+    logger = get_run_logger()  # after the rename: its lines carry the run's final name
     store_path = summary["store"]
     campaign.get_hooks().message(
         f"start-up: store {'created' if summary['created'] else 'opened'}; iteration "

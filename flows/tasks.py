@@ -77,10 +77,17 @@ def _fmt(x: Any) -> str:
 
 @task(name="initialise", task_run_name="initialise", retries=0, **_COMMON)
 def initialise_task(config_path: str) -> dict[str, Any]:
-    """Create the store or reopen it for a resume (takes the single-writer lock)."""
-    from alcore.config import load_config
+    """Create the store or reopen it for a resume (takes the single-writer lock).
 
-    session = campaign.open_campaign(load_config(config_path))
+    Under ``alflow run`` the config was loaded and checked before the flow started
+    (:mod:`flows.handoff`); elsewhere (``alflow serve``, a deployment) it is loaded here.
+    """
+    from alcore.config import load_config
+    from flows.handoff import take
+
+    handed = take(config_path)
+    session = (campaign.open_campaign(handed.config, checked=handed.checked) if handed is not None
+               else campaign.open_campaign(load_config(config_path)))
     key = _key(session.store_path)
     with _sessions_lock:
         _sessions[key] = session

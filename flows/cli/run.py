@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     from alcore import campaign
     from flows.campaign import campaign_flow
+    from flows.handoff import handed_over
 
     if not args.verbose:
         hide_user_error_tracebacks()
@@ -74,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
         hooks.start()
     t0 = time.perf_counter()
     try:
-        state = campaign_flow(str(Path(args.config).resolve()), return_state=True)
+        config_path = str(Path(args.config).resolve())
+        with handed_over(config_path, cfg, checked):  # the flow neither reloads nor rechecks it
+            state = campaign_flow(config_path, return_state=True)
     except KeyboardInterrupt:
         if hasattr(hooks, "stop"):
             hooks.stop()

@@ -8,6 +8,7 @@ A real local Dask cluster (two workers), so that evaluations are in flight when 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,21 +43,30 @@ class StopAtFirstResultOf(campaign.Hooks):
                 ro.request_stop("alflow stop")
 
 
-def test_stop_lets_the_evaluations_in_flight_finish_and_stores_them(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def run_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop_in: int, campaign_section: dict,
+                budget: dict, batch_size: int) -> tuple[Any, dict, StopAtFirstResultOf, Path]:
+    """Run a campaign on a 2-worker local cluster (0.5 s per evaluation) that is asked to stop
+    at the first result of the label step of ``stop_in``: (config, run result, hooks, calls log)."""
     calls_file = tmp_path / "calls.log"
     monkeypatch.setenv("ALFLOW_TEST_CALLS", str(calls_file))  # before the workers start
     cfg = load_config(write_toml(tmp_path / "c.toml", counting_config(
-        tmp_path, oracle={"params": {"sleep": 0.5}}, acquisition={"strategy": "random", "batch_size": 8},
-        model={"epochs": 5, "min_steps": 0},
-        budget={"initial": 4, "iterations": 1}, dask={"workers": 2, "retries": 0})))
-    hooks = StopAtFirstResultOf(cfg.store_path, 1)
+        tmp_path, campaign=campaign_section, oracle={"params": {"sleep": 0.5}},
+        acquisition={"strategy": "random", "batch_size": batch_size}, model={"epochs": 5, "min_steps": 0},
+        budget=budget, dask={"workers": 2, "retries": 0})))
+    hooks = StopAtFirstResultOf(cfg.store_path, stop_in)
     old = campaign.set_hooks(hooks)
     try:
         out = campaign.run(cfg)
     finally:
         campaign.set_hooks(old)
     assert hooks.requested and out["stop_reason"] == "stop requested"
+    return cfg, out, hooks, calls_file
+
+
+def test_stop_lets_the_evaluations_in_flight_finish_and_stores_them(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg, out, hooks, calls_file = run_stopped(tmp_path, monkeypatch, 1, {},
+                                              {"initial": 4, "iterations": 1}, 8)
     # the message names the iteration the stop came in (it was "before iteration N+1")
     assert "stopped in iteration 1 after its label step: stop requested (the same command resumes it)" \
         in hooks.messages, hooks.messages
@@ -76,20 +86,9 @@ def test_async_mode_stop_also_lets_the_running_evaluations_finish(tmp_path: Path
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The same rule in ``[campaign] mode = "async"``: at the stop, the points waiting in the
     stream stay requested, the running ones are stored, and the resume pays for none twice."""
-    calls_file = tmp_path / "calls.log"
-    monkeypatch.setenv("ALFLOW_TEST_CALLS", str(calls_file))  # before the workers start
-    cfg = load_config(write_toml(tmp_path / "c.toml", counting_config(
-        tmp_path, campaign={"mode": "async"}, oracle={"params": {"sleep": 0.5}},
-        acquisition={"strategy": "random", "batch_size": 4},
-        model={"epochs": 5, "min_steps": 0},
-        budget={"initial": 8, "iterations": 1}, dask={"workers": 2, "retries": 0})))
-    hooks = StopAtFirstResultOf(cfg.store_path, 0)
-    old = campaign.set_hooks(hooks)
-    try:
-        out = campaign.run(cfg)
-    finally:
-        campaign.set_hooks(old)
-    assert hooks.requested and out["stop_reason"] == "stop requested"
+    cfg, out, hooks, calls_file = run_stopped(
+        tmp_path, monkeypatch, 0, {"mode": "async"},
+        {"initial": 8, "iterations": 1}, 4)
     starts, ends = calls(calls_file)
     assert starts == ends  # every evaluation that started also ended ...
     with CampaignStore.open(cfg.store_path, "r") as st:

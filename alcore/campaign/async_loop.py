@@ -56,7 +56,7 @@ from alcore.campaign.async_avoid import FailureAvoidance
 from alcore.campaign.async_select import conditioning_sets, random_picks, space_filling_picks
 from alcore.campaign.async_selector import SelectionProcess, Selector
 from alcore.campaign.async_train import TrainingAbandoned, TrainingProcess, TrainJob, TrainResult, Trainer
-from alcore.campaign.errors import CampaignSetupError
+from alcore.campaign.errors import CampaignSetupError, setup_error_message
 from alcore.campaign.hooks import get_hooks, say
 from alcore.campaign.records import finished_iterations, iteration_records, labels_spent
 from alcore.campaign.session import CampaignSession, open_campaign
@@ -320,7 +320,7 @@ class AsyncRun:
         """Store one result the moment it arrives; True for a label."""
         store = self.session.store
         if r.kind == "setup":
-            raise CampaignSetupError(_setup_error_message(self.session, r.reason))
+            raise CampaignSetupError(setup_error_message(self.session, r.reason))
         times = {"submitted": r.submitted, "started": r.started, "finished": r.finished}
         with self.session.lock:
             if r.ok:
@@ -493,15 +493,6 @@ class AsyncRun:
                "failed": int(len(store.failed_indices())), "budget": self.budget}
         get_hooks().iteration_done(out | {"iteration": version})
         return out | {"iteration": version, "seconds": time.perf_counter() - t0}
-
-
-def _setup_error_message(session: CampaignSession, reason: str | None) -> str:
-    """One line for an oracle that fails the same way for every point."""
-    msg = f"oracle '{session.config.oracle.name}': {reason or 'failed'}"
-    if len(session.store.labelled_indices()) == 0:
-        msg += (f" (no label was stored yet: after fixing [oracle], delete {session.store_path} "
-                "and run again)")
-    return msg
 
 
 def drive_async(session: CampaignSession, steps: AsyncSteps | None = None,

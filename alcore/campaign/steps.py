@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from alcore.campaign.errors import CampaignSetupError
+from alcore.campaign.errors import CampaignSetupError, setup_error_message
 from alcore.campaign.hooks import get_hooks
 from alcore.campaign.records import iteration_records, labels_spent, plan
 from alcore.campaign.session import CampaignSession
@@ -195,7 +195,7 @@ def _label_points(session: CampaignSession, pending: np.ndarray,
             evaluations.submit(int(i), x)
         for r in evaluations.results():
             if getattr(r, "kind", "error") == "setup":
-                raise CampaignSetupError(_setup_error_message(session, r.reason))
+                raise CampaignSetupError(setup_error_message(session, r.reason))
             with session.lock:
                 if r.ok:
                     store.record_label(int(r.index), np.asarray(r.y, float), r.wall_time, r.worker,
@@ -221,15 +221,6 @@ def _failure_kind(result: Any) -> str:
 
     kind = getattr(result, "kind", "error")
     return kind if kind in FAILURE_KINDS else "error"
-
-
-def _setup_error_message(session: CampaignSession, reason: str | None) -> str:
-    """One line for an oracle that fails the same way for every point."""
-    msg = f"oracle '{session.config.oracle.name}': {reason or 'failed'}"
-    if len(session.store.labelled_indices()) == 0:
-        msg += (f" (no label was stored yet: after fixing [oracle], delete {session.store_path} "
-                "and run again)")
-    return msg
 
 
 # -------------------------------------------------------------------------------- train

@@ -56,9 +56,9 @@ from alcore.campaign.async_avoid import FailureAvoidance
 from alcore.campaign.async_select import conditioning_sets, random_picks, space_filling_picks
 from alcore.campaign.async_selector import SelectionProcess, Selector
 from alcore.campaign.async_train import TrainingAbandoned, TrainingProcess, TrainJob, TrainResult, Trainer
-from alcore.campaign.errors import CampaignSetupError, setup_error_message
 from alcore.campaign.hooks import get_hooks, say
 from alcore.campaign.records import finished_iterations, iteration_records, labels_spent
+from alcore.campaign.results import Outcome, store_result
 from alcore.campaign.session import CampaignSession, open_campaign
 from alcore.campaign.utilisation import utilisation_of_store
 from alcore.config import CampaignConfig
@@ -316,26 +316,12 @@ class AsyncRun:
         return self.hard_stop
 
     # -------------------------------------------------------------------------- results
-    def _record(self, r: Any) -> bool:
-        """Store one result the moment it arrives; True for a label."""
-        store = self.session.store
-        if r.kind == "setup":
-            raise CampaignSetupError(setup_error_message(self.session, r.reason))
-        times = {"submitted": r.submitted, "started": r.started, "finished": r.finished}
-        with self.session.lock:
-            if r.ok:
-                store.record_label(int(r.index), np.asarray(r.y, float), r.wall_time, r.worker,
-                                   attempts=int(r.attempts), **times)
-            elif r.kind == "cancelled":  # never evaluated, not a property of x: stays requested
-                log.warning("point %d was lost by the cluster; it stays requested for a resume", r.index)
-            else:
-                store.record_failure(int(r.index), r.reason or "failed", r.wall_time, r.worker,
-                                     int(r.attempts), kind=r.kind, **times)
-                log.warning("point %d failed after %d attempt(s): %s", r.index, r.attempts, r.reason)
-        get_hooks().label_result(bool(r.ok))
+    def _record(self, r: Any) -> Outcome:
+        """Store one result the moment it arrives (:func:`alcore.campaign.results.store_result`)."""
+        outcome = store_result(self.session, r)
         if self.on_result is not None:
             self.on_result(r)
-        return bool(r.ok)
+        return outcome
 
     # ------------------------------------------------------------------------- training
     def _maybe_train(self) -> None:
@@ -424,10 +410,9 @@ class AsyncRun:
             for r in self.stream.results(timeout=POLL_S):
                 self._lags.append(time.time() - r.finished)
                 self._waiting.append(self.stream.in_flight - self.stream.capacity)
-                if self._record(r):
-                    labelled += 1
-                else:
-                    failed += 1
+                outcome = self._record(r)
+                labelled += outcome == "labelled"
+                failed += outcome == "failed"
                 if self._check_hard_stop():
                     break  # the loop's next turn lets the running evaluations finish
                 self._top_up()
@@ -451,10 +436,9 @@ class AsyncRun:
         ok = bad = 0
         while self.stream.in_flight:
             for r in self.stream.results(timeout=POLL_S):
-                if self._record(r):
-                    ok += 1
-                elif r.kind != "cancelled":
-                    bad += 1
+                outcome = self._record(r)
+                ok += outcome == "labelled"
+                bad += outcome == "failed"
         return ok, bad
 
     def loop_stats(self) -> dict[str, float | None]:

@@ -29,8 +29,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from alcore.campaign.errors import CampaignSetupError, setup_error_message
+from alcore.campaign.errors import CampaignSetupError
 from alcore.campaign.hooks import get_hooks
+from alcore.campaign.results import store_result
 from alcore.campaign.records import iteration_records, labels_spent, plan
 from alcore.campaign.session import CampaignSession
 from alcore.failures import headline
@@ -140,16 +141,6 @@ def _acquire(session: CampaignSession, iteration: int, unlabelled: np.ndarray,
 
 
 # -------------------------------------------------------------------------------- label
-def _when(r: Any) -> dict[str, float | None]:
-    """When an evaluation was submitted, started and finished (unix seconds; the store keeps
-    them for the rates and ETAs of ``alflow status``)."""
-    out: dict[str, float | None] = {}
-    for key in ("submitted", "started", "finished"):
-        v = getattr(r, key, None)
-        out[key] = float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
-    return out
-
-
 @step("label", total=lambda session, iteration: int(len(session.store.requested_indices())))
 def label(session: CampaignSession, iteration: int) -> dict[str, Any]:
     """Send every requested-but-unlabelled point to the oracle; store each result on arrival.
@@ -194,33 +185,17 @@ def _label_points(session: CampaignSession, pending: np.ndarray,
         for i, x in zip(pending, np.asarray(store.pool_X)[pending]):
             evaluations.submit(int(i), x)
         for r in evaluations.results():
-            if getattr(r, "kind", "error") == "setup":
-                raise CampaignSetupError(setup_error_message(session, r.reason))
-            with session.lock:
-                if r.ok:
-                    store.record_label(int(r.index), np.asarray(r.y, float), r.wall_time, r.worker,
-                                       attempts=int(r.attempts), **_when(r))
-                    ok += 1
-                else:
-                    store.record_failure(int(r.index), r.reason or "failed", r.wall_time, r.worker,
-                                         int(r.attempts), kind=_failure_kind(r), **_when(r))
-                    failed += 1
-                    head = headline(r.reason or "failed")
-                    reasons[head] = reasons.get(head, 0) + 1
-                    log.warning("point %d failed after %d attempt(s): %s", r.index, r.attempts, r.reason)
-            get_hooks().label_result(bool(r.ok))
+            outcome = store_result(session, r)
+            if outcome == "labelled":
+                ok += 1
+            elif outcome == "failed":
+                failed += 1
+                head = headline(r.reason or "failed")
+                reasons[head] = reasons.get(head, 0) + 1
             if not stopped and session.halted():
                 stopped = True
                 evaluations.cancel_pending()  # the running ones are still yielded and stored
     return ok, failed, stopped
-
-
-def _failure_kind(result: Any) -> str:
-    """The store's kind of a failed result ("error" for results that carry none)."""
-    from alcore.store import FAILURE_KINDS  # noqa: PLC0415
-
-    kind = getattr(result, "kind", "error")
-    return kind if kind in FAILURE_KINDS else "error"
 
 
 # -------------------------------------------------------------------------------- train

@@ -103,6 +103,14 @@ class PrefectServer:
         self.proc = None
 
 
+@pytest.fixture()
+def calls_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the counting oracle (tests/campaign_helpers.py) logs every call of this test."""
+    p = tmp_path / "calls.log"
+    monkeypatch.setenv("ALFLOW_TEST_CALLS", str(p))
+    return p
+
+
 @pytest.fixture(scope="session")
 def prefect_server():
     """One real Prefect server for the session; yields a :class:`PrefectServer`."""

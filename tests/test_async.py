@@ -24,13 +24,6 @@ FIXED = {"select": "fixed", "hidden": [16, 16], "epochs": 30, "min_steps": 200, 
          "device": "cpu"}
 
 
-@pytest.fixture()
-def calls_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    p = tmp_path / "calls.log"
-    monkeypatch.setenv("ALFLOW_TEST_CALLS", str(p))
-    return p
-
-
 def _cfg(tmp_path: Path, **sections):
     sections = {"campaign": ASYNC, "model": FIXED, **sections}
     return load_config(write_toml(tmp_path / "c.toml", counting_config(tmp_path, **sections)))

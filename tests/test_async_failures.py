@@ -13,7 +13,7 @@ from alcore import campaign
 from alcore.campaign.async_avoid import FailureAvoidance
 from alcore.campaign.async_select import conditioning_sets, pick_from, space_filling_picks
 from alcore.config import load_config
-from alcore.store import CampaignStore
+from alcore.store import CampaignStore, StoreStatus
 
 from campaign_helpers import counting_config, write_toml
 
@@ -54,7 +54,7 @@ def _acquired(store_path: Path, initial: int = 12) -> tuple[int, int]:
         design = np.asarray(st.iterations[0]["selected"])[:initial]  # pick order
         acquired = np.asarray(st.iteration_requested) >= 0
         acquired[design] = False
-        failed = np.asarray(st.status) == 3
+        failed = np.asarray(st.status) == StoreStatus.FAILED
         return int(np.count_nonzero(acquired & failed)), int(np.count_nonzero(acquired))
 
 

@@ -16,13 +16,6 @@ from alcore.store import CampaignStore, StoreStatus
 from campaign_helpers import calls, counting_config, write_toml
 
 
-@pytest.fixture()
-def calls_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    p = tmp_path / "calls.log"
-    monkeypatch.setenv("ALFLOW_TEST_CALLS", str(p))
-    return p
-
-
 def _cfg(tmp_path: Path, **sections):
     return load_config(write_toml(tmp_path / "c.toml", counting_config(tmp_path, **sections)))
 

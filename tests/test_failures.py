@@ -17,7 +17,7 @@ from alcore.config import check_resume, load_config
 from alcore.failures import (describe_counts, failed_share_note, failures_markdown, group_failures,
                              headline, stderr_tail)
 from alcore.feasibility import fit_failure_model, from_store
-from alcore.store import CampaignStore
+from alcore.store import CampaignStore, StoreStatus
 from alcore.strategies import AcquisitionContext, select
 from alcore.strategies.base import MIN_SUCCESS_PROB, feasible_candidates
 from campaign_helpers import counting_config, write_toml
@@ -49,7 +49,7 @@ def _config(tmp_path: Path, name: str = "c", **sections):
 def _acquired_failures(store_path: Path) -> tuple[int, int]:
     with CampaignStore.open(store_path, "r") as st:
         acquired = np.asarray(st.iteration_requested) >= 1
-        failed = np.asarray(st.status) == 3
+        failed = np.asarray(st.status) == StoreStatus.FAILED
         return int(np.count_nonzero(acquired & failed)), int(np.count_nonzero(acquired))
 
 

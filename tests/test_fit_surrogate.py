@@ -141,3 +141,14 @@ def test_calibrated_intervals_cover_held_out_points():
     assert 0.75 <= cal["coverage90"] <= 0.98
     assert cal["nll"] < unc["nll"]
     assert cal["nll"] - cal["nll_at_rmse"] < 0.5
+
+
+def test_fit_surrogate_holds_out_one_fold_above_full_cv_max_n():
+    """Above ``full_cv_max_n`` labels a tuning trains one fold (n/folds held out), below it all folds."""
+    X, y = _problem(80)
+    small = fit_surrogate(X, y, SurrogateSettings(select="fixed", model=TINY, folds=4), seed=0)
+    assert small.cv["trained_folds"] == 4 and small.calibration["n"] == 80
+    big = fit_surrogate(X, y, SurrogateSettings(select="fixed", model=TINY, folds=4, full_cv_max_n=50), seed=0)
+    assert big.cv["trained_folds"] == 1 and big.calibration["n"] == 20
+    with pytest.raises(ValueError, match="full_cv_max_n"):
+        SurrogateSettings(full_cv_max_n=-1)

@@ -76,6 +76,8 @@ class SurrogateSettings:
     model: Mapping[str, Any] = field(default_factory=dict)
     search_space: Sequence[Candidate] = DEFAULT_SEARCH_SPACE
     folds: int = 5
+    #: above this many labels a tuning trains one fold (a hold-out of n/folds rows), not all
+    full_cv_max_n: int = 300
     tuning_budget_s: float = 300.0
     retune_factor: float = 2.0
     warm_start: bool = True
@@ -88,6 +90,8 @@ class SurrogateSettings:
             raise ValueError(f"select must be 'auto' or 'fixed'; got {self.select!r}")
         if not (isinstance(self.folds, int) and self.folds >= 2):
             raise ValueError(f"folds must be an integer >= 2; got {self.folds!r}")
+        if not (isinstance(self.full_cv_max_n, int) and self.full_cv_max_n >= 0):
+            raise ValueError(f"full_cv_max_n must be an integer >= 0; got {self.full_cv_max_n!r}")
         if not (self.tuning_budget_s > 0):
             raise ValueError(f"tuning_budget_s must be > 0; got {self.tuning_budget_s!r}")
         if not (self.retune_factor > 1):
@@ -177,7 +181,8 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, settings: SurrogateSettings, *,
     if retune:
         space = settings.search_space if settings.select == "auto" else (Candidate("fixed", {}),)
         sel = select_model(X, y, settings.model, space, folds=settings.folds, budget_s=settings.tuning_budget_s,
-                           seed=seed, T=settings.calibration_T, device=settings.device)
+                           seed=seed, T=settings.calibration_T, device=settings.device,
+                           full_cv_max_n=settings.full_cv_max_n)
         cv = sel.to_json()
         params = sel.chosen_params
         choice = {"name": sel.chosen.name, "params": params, "n_selected": int(n), "select": settings.select}

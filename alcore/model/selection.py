@@ -9,8 +9,9 @@ test set — and the best one is trained on all labels.
 Score: the mean over outputs of out-of-fold RMSE / std(y_j) (scale free, like the study's
 nRMSE).  The folds are a seeded random partition; all K folds of a candidate train at once as
 one stack of networks (:meth:`DropoutMLP.cross_validate`).  Above ``full_cv_max_n`` labels only
-the first fold is trained (a hold-out split of n/K rows: K times cheaper, and n/K residuals are
-plenty to rank candidates and fit a calibration).
+the first fold is trained (a hold-out split of n/K rows: K times cheaper, and n/K >= 60 residuals
+are enough to rank three candidates and fit a two-parameter calibration).  The default, 300, was
+set so that the issue-15 study fits about an hour per problem on 2 cores (docs/results.md).
 
 Time budget: candidates run in the order listed (the product default first, so it is always
 scored); before each further candidate its cost is predicted from the first one's measured
@@ -117,7 +118,7 @@ def _relative_cost(model: DropoutMLP, n: int, d: int, k: int) -> float:
 def select_model(X: np.ndarray, y: np.ndarray, base: Mapping[str, Any],
                  space: Sequence[Candidate] = DEFAULT_SEARCH_SPACE, *, folds: int = 5,
                  budget_s: float = math.inf, seed: int = 0, T: int = 50, device: str = "cpu",
-                 full_cv_max_n: int = 1000) -> Selection:
+                 full_cv_max_n: int = 300) -> Selection:
     """Score every candidate (``base`` kwargs, then the candidate's) by K-fold CV; return the best."""
     if not space:
         raise ValueError("the search space is empty")

@@ -75,7 +75,8 @@ def effective_hparams(model_kwargs: dict[str, Any], surrogate: dict[str, Any] | 
 
     out = DropoutMLP(**{**model_kwargs, "device": "cpu"}).hyperparameters()
     st = SurrogateSettings(model=model_kwargs, **(surrogate or {}))
-    out["surrogate"] = {"select": st.select, "folds": st.folds, "tuning_budget_s": st.tuning_budget_s,
+    out["surrogate"] = {"select": st.select, "folds": st.folds, "full_cv_max_n": st.full_cv_max_n,
+                        "tuning_budget_s": st.tuning_budget_s,
                         "retune_factor": st.retune_factor, "calibrate": st.calibrate,
                         "search_space": [[c.name, dict(c.params)] for c in st.search_space]}
     return json.loads(json.dumps(out))

@@ -358,7 +358,7 @@ class AsyncRun:
         self.jobs[version] = TrainJob(
             version=version, indices=idx, X=X, y=y, settings=SurrogateSettings.from_config(cfg.model),
             seed=self.session.seeds.model_seed(version), previous_state=prev_state,
-            previous_choice=prev_choice, new_rows=new_rows)
+            previous_choice=prev_choice, new_rows=new_rows, target_X=self._X)
         self.trainer.start(version)
 
     def train_version(self, version: int) -> dict[str, Any]:

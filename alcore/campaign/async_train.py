@@ -54,6 +54,7 @@ class TrainJob:
     previous_state: dict[str, np.ndarray] | None = None
     previous_choice: dict[str, Any] | None = None
     new_rows: np.ndarray | None = None       # rows of X labelled since the previous version
+    target_X: np.ndarray | None = None       # the pool: the calibration is fitted for it
 
     @property
     def n_train(self) -> int:
@@ -84,7 +85,8 @@ def fit_job(job: TrainJob, keep_model: bool = True) -> TrainResult:
     t0 = time.perf_counter()
     with training_threads(1):
         fit = fit_surrogate(job.X, job.y, job.settings, previous_state=job.previous_state,
-                            previous_choice=job.previous_choice, seed=job.seed, new_rows=job.new_rows)
+                            previous_choice=job.previous_choice, seed=job.seed, new_rows=job.new_rows,
+                            target_X=job.target_X)
     info = fit.info() | {"n_train": job.n_train}
     return TrainResult(version=job.version, model=fit.model if keep_model else None,
                        state=fit.model.get_state(), info=info, n_train=job.n_train, indices=job.indices,

@@ -86,7 +86,7 @@ def fit_for_iteration(session: CampaignSession, iteration: int, labelled: np.nda
     fit = fit_surrogate(np.asarray(store.pool_X)[labelled], np.asarray(store.outputs)[labelled], settings,
                         previous_state=prev_state, previous_choice=choice,
                         seed=session.seeds.model_seed(iteration), new_rows=new_rows,
-                        progress=get_hooks().train_epoch)
+                        target_X=np.asarray(store.pool_X), progress=get_hooks().train_epoch)
     if fit.retuned and fit.cv is not None and settings.select == "auto":
         say(f"iteration {iteration}: {tuning_line(fit.cv, fit.choice)}")
     return fit

@@ -13,6 +13,11 @@ minimises  sum_i  log sigma_j(x_i) + r_ij^2 / (2 sigma_j(x_i)^2).  The floor abs
 the MC spread does not see (label noise on tabular data, the bias of a smooth fit).  Held-out
 residuals are what makes this honest: in-sample residuals of a network that can interpolate
 are near zero.
+
+Optional ``weights`` (one per held-out row, e.g. :func:`alcore.model.shift_weights.cell_weights`)
+turn the mean over rows into a weighted mean: the held-out rows of an active-learning campaign
+sit where the model was unsure, and weighting them by how many pool points they stand for fits
+the calibration for the pool rather than for the hard regions.
 """
 from __future__ import annotations
 
@@ -32,24 +37,24 @@ def calibrated_std(mc_std: np.ndarray, scale: np.ndarray, floor: np.ndarray) -> 
     return np.sqrt((np.asarray(scale) * np.asarray(mc_std)) ** 2 + np.asarray(floor) ** 2)
 
 
-def _nll(r2: np.ndarray, var: np.ndarray) -> float:
-    return float(np.mean(0.5 * np.log(2 * math.pi * var) + 0.5 * r2 / var))
+def _nll(r2: np.ndarray, var: np.ndarray, w: np.ndarray) -> float:
+    return float(np.average(0.5 * np.log(2 * math.pi * var) + 0.5 * r2 / var, weights=w))
 
 
-def _fit_one(r: np.ndarray, s: np.ndarray) -> tuple[float, float]:
+def _fit_one(r: np.ndarray, s: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     """(scale, floor) for one output, by L-BFGS on their logarithms from the floor-free optimum."""
     r2 = r * r
-    rms = float(np.sqrt(np.mean(r2)))
+    rms = float(np.sqrt(np.average(r2, weights=w)))
     if rms == 0.0:
         return 1.0, 0.0
     tiny = 1e-12 * rms
-    pos = s > tiny
-    a0 = float(np.sqrt(np.mean(r2[pos] / s[pos] ** 2))) if np.any(pos) else 1.0
+    pos = (s > tiny) & (w > 0)
+    a0 = float(np.sqrt(np.average(r2[pos] / s[pos] ** 2, weights=w[pos]))) if np.any(pos) else 1.0
     s2 = s * s
 
     def f(theta: np.ndarray) -> float:
         var = math.exp(2 * theta[0]) * s2 + math.exp(2 * theta[1]) + tiny ** 2
-        return _nll(r2, var)
+        return _nll(r2, var, w)
 
     starts = [np.array([math.log(max(a0, 1e-12)), math.log(0.1 * rms)]),
               np.array([math.log(max(0.5 * a0, 1e-12)), math.log(0.5 * rms)]),
@@ -65,12 +70,14 @@ def _fit_one(r: np.ndarray, s: np.ndarray) -> tuple[float, float]:
     return a, b
 
 
-def fit_std_calibration(residuals: np.ndarray, mc_std: np.ndarray) -> dict:
-    """Fit scale and floor per output on held-out ``residuals`` (n, k) and raw ``mc_std`` (n, k).
+def fit_std_calibration(residuals: np.ndarray, mc_std: np.ndarray, weights: np.ndarray | None = None) -> dict:
+    """Fit scale and floor per output on held-out ``residuals`` (n, k) and raw ``mc_std`` (n, k),
+    each row weighted by ``weights`` (n,) (default: equal).
 
-    Returns a JSON-able dict: ``std_scale``, ``std_floor`` (k lists, original units), ``n``, and
-    the held-out diagnostics before/after (``nll_raw``, ``nll``, ``coverage90_raw``,
-    ``coverage90``; per output, NLL per point in nats, coverage of the central 90% interval).
+    Returns a JSON-able dict: ``std_scale``, ``std_floor`` (k lists, original units), ``n``,
+    ``effective_n`` (Kish: (sum w)^2 / sum w^2), and the held-out diagnostics before/after
+    (``nll_raw``, ``nll``, ``coverage90_raw``, ``coverage90``; per output, weighted like the
+    fit: NLL per point in nats, coverage of the central 90% interval).
     """
     r = np.asarray(residuals, dtype=np.float64)
     s = np.asarray(mc_std, dtype=np.float64)
@@ -80,7 +87,10 @@ def fit_std_calibration(residuals: np.ndarray, mc_std: np.ndarray) -> dict:
         raise ValueError(f"residuals {r.shape} and mc_std {s.shape} must be equal (n >= 2, k) arrays")
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(s)) and np.all(s >= 0)):
         raise ValueError("residuals and mc_std must be finite, mc_std >= 0")
-    scales, floors = zip(*(_fit_one(r[:, j], s[:, j]) for j in range(r.shape[1])))
+    w = np.ones(r.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.shape != (r.shape[0],) or not (np.all(np.isfinite(w)) and np.all(w >= 0) and w.sum() > 0):
+        raise ValueError(f"weights must be {r.shape[0]} finite values >= 0 with a positive sum")
+    scales, floors = zip(*(_fit_one(r[:, j], s[:, j], w) for j in range(r.shape[1])))
     scale, floor = np.array(scales), np.array(floors)
     sig = calibrated_std(s, scale, floor)
     raw = np.maximum(s, 1e-300)
@@ -88,9 +98,11 @@ def fit_std_calibration(residuals: np.ndarray, mc_std: np.ndarray) -> dict:
     def per_output(sigma: np.ndarray) -> tuple[list[float], list[float]]:
         nll = 0.5 * np.log(2 * math.pi * sigma ** 2) + 0.5 * (r / sigma) ** 2
         cov = np.abs(r) <= Z90 * sigma
-        return [float(v) for v in nll.mean(axis=0)], [float(v) for v in cov.mean(axis=0)]
+        return ([float(v) for v in np.average(nll, axis=0, weights=w)],
+                [float(v) for v in np.average(cov, axis=0, weights=w)])
 
     nll_raw, cov_raw = per_output(raw)
     nll, cov = per_output(sig)
     return {"std_scale": [float(v) for v in scale], "std_floor": [float(v) for v in floor], "n": int(r.shape[0]),
+            "effective_n": float(w.sum() ** 2 / (w ** 2).sum()),
             "nll_raw": nll_raw, "nll": nll, "coverage90_raw": cov_raw, "coverage90": cov}

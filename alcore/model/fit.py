@@ -20,6 +20,10 @@ what a user gets.  One call:
    of the data turned over-wide (measured: 90% intervals covering 97-99%); without ``new_rows``
    (or with fewer than ``MIN_CALIBRATION_ROWS``) the previous calibration is carried forward.
    The calibration travels in the model state (``calib_std_scale``, ``calib_std_floor``).
+   With ``target_X`` (the pool: the inputs the surrogate is for) the held-out residuals are
+   weighted by how many target points each row stands for (:mod:`alcore.model.shift_weights`):
+   an active-learning campaign's labels sit in the hard regions, and unweighted residuals from
+   there made the intervals too wide on the pool.
 
 Everything a store should keep about it is in `SurrogateFit.info()` (JSON-able): the choice,
 the CV scores when it re-tuned, the calibration and its held-out diagnostics, timings.  The
@@ -34,6 +38,7 @@ runner, ``benchmarks/study/runner.py``, does the same)::
                         previous_choice=last_info.get("model_choice"),     # it carries the calibration
                         seed=model_seed_of_this_iteration,                 # (read back from the store)
                         new_rows=positions_in_X_of_labels_added_since_that_checkpoint,
+                        target_X=pool_X,                                   # calibrate for the pool
                         progress=hooks.train_epoch)                        # the epoch bar
     store.save_checkpoint(iteration, fit.model.get_state() | {"campaign_fit_info": json(fit.info())})
     # the checkpoint step: record_iteration(..., info={"surrogate": fit.info()}) (read from the checkpoint,
@@ -56,6 +61,7 @@ from alcore.model.calibration import fit_std_calibration
 from alcore.model.dropout_mlp import DropoutMLP, FitReport, as_2d
 from alcore.model.network import ProgressFn
 from alcore.model.selection import DEFAULT_SEARCH_SPACE, Candidate, select_model
+from alcore.model.shift_weights import cell_weights
 from alcore.model.state import architecture_of
 
 __all__ = ["SurrogateSettings", "SurrogateFit", "fit_surrogate", "needs_tuning"]
@@ -155,10 +161,16 @@ def _carried_calibration(state: Mapping[str, np.ndarray] | None, k: int) -> dict
     return {"std_scale": [1.0] * k, "std_floor": [0.0] * k, "source": "none"}
 
 
+def _weights(X: np.ndarray, target_X: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    """Density-ratio weights of the held-out ``rows`` of X towards ``target_X`` (None: unweighted)."""
+    return None if target_X is None else cell_weights(X, as_2d("target_X", target_X), rows)
+
+
 def fit_surrogate(X: np.ndarray, y: np.ndarray, settings: SurrogateSettings, *,
                   previous_state: Mapping[str, np.ndarray] | None = None,
                   previous_choice: Mapping[str, Any] | None = None, seed: int = 0,
                   new_rows: Sequence[int] | np.ndarray | None = None,
+                  target_X: np.ndarray | None = None,
                   progress: ProgressFn | None = None) -> SurrogateFit:
     """Train the surrogate on all labels (X (n, d), y (n, k)); see the module docstring.
 
@@ -166,6 +178,8 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, settings: SurrogateSettings, *,
     ``previous_choice``: the last `SurrogateFit.choice` (what was chosen, at how many labels);
     ``seed``: the model seed of this fit (the campaign's ``seed * 1000 + iteration``);
     ``new_rows``: positions in X of the rows labelled since ``previous_state`` was fitted;
+    ``target_X``: (P, d) inputs the surrogate is for (the pool); weights the calibration's
+    held-out residuals by the density ratio to them (None: unweighted);
     ``progress``: `DropoutMLP.fit`'s epoch callback, for the final fit on all labels (the CV
     fits of a tuning train all folds at once and report nothing).
     """
@@ -186,7 +200,9 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, settings: SurrogateSettings, *,
         cv = sel.to_json()
         params = sel.chosen_params
         choice = {"name": sel.chosen.name, "params": params, "n_selected": int(n), "select": settings.select}
-        calibration = ({**fit_std_calibration(sel.oof.pred - y[sel.oof.rows], sel.oof.mc_std), "source": "cv"}
+        calibration = ({**fit_std_calibration(sel.oof.pred - y[sel.oof.rows], sel.oof.mc_std,
+                                              _weights(X, target_X, sel.oof.rows)),
+                        "source": "cv", "weighted": target_X is not None}
                        if settings.calibrate else _carried_calibration(None, k))
     else:
         if settings.select == "auto" and previous_choice is not None and "params" in previous_choice:
@@ -205,7 +221,8 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, settings: SurrogateSettings, *,
         if settings.calibrate and previous_state is not None and rows.size >= MIN_CALIBRATION_ROWS:
             prev = DropoutMLP.from_state(previous_state, device=settings.device)
             raw = prev.sample(X[rows], settings.calibration_T, seed=seed).std(axis=1)
-            calibration = {**fit_std_calibration(prev.predict(X[rows]) - y[rows], raw), "source": "new_rows"}
+            calibration = {**fit_std_calibration(prev.predict(X[rows]) - y[rows], raw, _weights(X, target_X, rows)),
+                           "source": "new_rows", "weighted": target_X is not None}
     t_sel = time.perf_counter() - t0
     model = DropoutMLP(**{**params, "seed": int(seed), "device": settings.device})
     warm = (settings.warm_start and previous_state is not None

@@ -160,7 +160,8 @@ def run_one(problem: Problem, strategy: str, seed: int, cfg: RunConfig,
         lab = np.flatnonzero(labelled)
         new_rows = np.flatnonzero(np.isin(lab, picks[-1])) if it > 0 else None
         fit = fit_surrogate(problem.pool_X[lab], problem.pool_y[lab], settings, previous_state=prev_state,
-                            previous_choice=prev_choice, seed=seed * 1000 + it, new_rows=new_rows)
+                            previous_choice=prev_choice, seed=seed * 1000 + it, new_rows=new_rows,
+                            target_X=problem.pool_X)
         model = fit.model
         prev_state, prev_choice = model.get_state(), fit.choice
         pred, std = model.predict_with_std(problem.test_X, T=cfg.n_samples, seed=seed * 100_003 + it)

@@ -152,17 +152,3 @@ def test_fit_surrogate_holds_out_one_fold_above_full_cv_max_n():
     assert big.cv["trained_folds"] == 1 and big.calibration["n"] == 20
     with pytest.raises(ValueError, match="full_cv_max_n"):
         SurrogateSettings(full_cv_max_n=-1)
-
-
-def test_calibration_interval_covers_90_percent_of_heavy_tailed_errors():
-    """Student-t(3) errors: the Gaussian ML fit alone makes the 90% interval too wide; the
-    conformal factor brings fresh errors' coverage back to ~90% (and leaves Gaussian ones alone)."""
-    rng = np.random.default_rng(5)
-    s = rng.uniform(0.5, 2.0, (4000, 1))
-    heavy = fit_std_calibration(rng.standard_t(3, size=s.shape) * s, s)
-    fresh = rng.standard_t(3, size=(200000, 1))                 # errors at s = 1
-    sigma = calibrated_std(np.ones((1, 1)), heavy["std_scale"], heavy["std_floor"])
-    assert heavy["conformal_factor"][0] < 0.95
-    assert np.mean(np.abs(fresh) <= Z90 * sigma) == pytest.approx(0.90, abs=0.015)
-    gauss = fit_std_calibration(rng.normal(size=s.shape) * s, s)
-    assert gauss["conformal_factor"][0] == pytest.approx(1.0, abs=0.06)

@@ -14,14 +14,6 @@ the MC spread does not see (label noise on tabular data, the bias of a smooth fi
 residuals are what makes this honest: in-sample residuals of a network that can interpolate
 are near zero.
 
-Then both are multiplied by one factor c_j (split-conformal): the weighted 90% quantile of
-|r_ij| / sigma_j(x_i), divided by its Gaussian value z_0.95 = 1.645, so that the central 90%
-interval covers 90% of the held-out rows.  Why: maximum likelihood fits the *variance*; with
-heavy-tailed errors (a few large misses at the fronts of burgers1d) it widens sigma for the tail
-and the 90% interval then covers 96-98% of test points.  For Gaussian residuals c is about 1;
-the NLL barely moves either way (measured in docs/results.md).  Skipped below
-``MIN_CONFORMAL_ROWS`` held-out rows.
-
 Optional ``weights`` (one per held-out row, e.g. :func:`alcore.model.shift_weights.cell_weights`)
 turn the mean over rows into a weighted mean: the held-out rows of an active-learning campaign
 sit where the model was unsure, and weighting them by how many pool points they stand for fits
@@ -38,14 +30,6 @@ __all__ = ["fit_std_calibration", "calibrated_std", "Z90"]
 
 #: half-width of the central 90% interval of a standard normal
 Z90 = 1.6448536269514722
-#: fewest held-out rows for the conformal rescaling of the interval (below: the ML fit alone)
-MIN_CONFORMAL_ROWS = 10
-
-
-def _weighted_quantile(v: np.ndarray, w: np.ndarray, q: float) -> float:
-    order = np.argsort(v)
-    cum = np.cumsum(w[order])
-    return float(v[order][min(int(np.searchsorted(cum, q * cum[-1])), len(v) - 1)])
 
 
 def calibrated_std(mc_std: np.ndarray, scale: np.ndarray, floor: np.ndarray) -> np.ndarray:
@@ -91,7 +75,7 @@ def fit_std_calibration(residuals: np.ndarray, mc_std: np.ndarray, weights: np.n
     each row weighted by ``weights`` (n,) (default: equal).
 
     Returns a JSON-able dict: ``std_scale``, ``std_floor`` (k lists, original units), ``n``,
-    ``effective_n`` (Kish: (sum w)^2 / sum w^2), ``conformal_factor`` (k, the c above), and the held-out diagnostics before/after
+    ``effective_n`` (Kish: (sum w)^2 / sum w^2), and the held-out diagnostics before/after
     (``nll_raw``, ``nll``, ``coverage90_raw``, ``coverage90``; per output, weighted like the
     fit: NLL per point in nats, coverage of the central 90% interval).
     """
@@ -109,15 +93,6 @@ def fit_std_calibration(residuals: np.ndarray, mc_std: np.ndarray, weights: np.n
     scales, floors = zip(*(_fit_one(r[:, j], s[:, j], w) for j in range(r.shape[1])))
     scale, floor = np.array(scales), np.array(floors)
     sig = calibrated_std(s, scale, floor)
-    conformal = np.ones(r.shape[1])
-    if np.count_nonzero(w) >= MIN_CONFORMAL_ROWS:
-        for j in range(r.shape[1]):
-            z = np.abs(r[:, j]) / np.maximum(sig[:, j], 1e-300)
-            c = _weighted_quantile(z, w, 0.9) / Z90
-            if math.isfinite(c) and c > 0:
-                conformal[j] = c
-        scale, floor = scale * conformal, floor * conformal
-        sig = calibrated_std(s, scale, floor)
     raw = np.maximum(s, 1e-300)
 
     def per_output(sigma: np.ndarray) -> tuple[list[float], list[float]]:
@@ -129,5 +104,5 @@ def fit_std_calibration(residuals: np.ndarray, mc_std: np.ndarray, weights: np.n
     nll_raw, cov_raw = per_output(raw)
     nll, cov = per_output(sig)
     return {"std_scale": [float(v) for v in scale], "std_floor": [float(v) for v in floor], "n": int(r.shape[0]),
-            "effective_n": float(w.sum() ** 2 / (w ** 2).sum()), "conformal_factor": [float(v) for v in conformal],
+            "effective_n": float(w.sum() ** 2 / (w ** 2).sum()),
             "nll_raw": nll_raw, "nll": nll, "coverage90_raw": cov_raw, "coverage90": cov}

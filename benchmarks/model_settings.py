@@ -48,6 +48,10 @@ SETTINGS = {
     "g06d3": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128)),
     "hed3": dict(lr=1e-2, hidden=(128, 128, 128)),
     "g06reg": dict(lr=1e-2, init_gain=0.6, weight_decay=1e-2, dropout=0.2),
+    # after the study rerun (heat2d 1.2-1.3x the GP): levers on the 'deeper' candidate that won there
+    "g06d3s10k": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), min_steps=10000),
+    "g06d3ens3": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), n_members=3),
+    "g06d3w256": dict(lr=1e-2, init_gain=0.6, hidden=(256, 256, 256)),
 }
 
 

@@ -116,6 +116,40 @@ def gp_comparison(summ: dict) -> str:
     return "\n".join(rows)
 
 
+def _ratio_cell(summ: dict, a: str, b: str) -> str:
+    v = analysis.versus(summ, a, b)
+    if v is None:
+        return "–"
+    return f"{v['geo_mean'][-1]:.2f}{'*' if v['t_p'][-1] < 0.05 else ''}"
+
+
+def headline_row(summ: dict) -> str:
+    """One README row: final error per arm, the paired ratios at the final budget (* p < 0.05),
+    the range of 90% coverage over label counts and the worst NLL excess, for random / nngp_lcmd."""
+    st, cal = summ["strategies"], summ.get("calibration") or {}
+
+    def final(arm: str) -> str:
+        return f"{st[arm]['mean'][-1]:.4g}" if arm in st else "–"
+
+    def calib(arm: str) -> str:
+        c = cal.get(arm)
+        if not c:
+            return "–"
+        return (f"{min(c['coverage90']):.2f}–{max(c['coverage90']):.2f}, "
+                f"{max(c['nll_minus_ref']):+.2f}")
+
+    seeds = min(len(st[a]["seeds"]) for a in st)
+    return (f"| {summ['problem']} ({seeds}) | {int(summ['labels'][-1])} | {final('random')} | {final('gp_random')} | "
+            f"{_ratio_cell(summ, 'random', 'gp_random')} | {final('nngp_lcmd')} | {final('gp_variance')} | "
+            f"{_ratio_cell(summ, 'nngp_lcmd', 'gp_variance')} | {_ratio_cell(summ, 'nngp_lcmd', 'random')} | "
+            f"{_ratio_cell(summ, 'nngp', 'random')} | {calib('random')} | {calib('nngp_lcmd')} |")
+
+
+HEADLINE_HEADER = ("| problem (paired seeds) | labels | alflow `random` | GP random | ratio | alflow `nngp_lcmd` | "
+                   "GP greedy-variance AL | ratio | `nngp_lcmd` / `random` | `nngp` / `random` | "
+                   "`random`: 90% coverage, worst NLL excess | `nngp_lcmd`: same |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
 def calibration_table(summ: dict) -> str:
     cal = summ.get("calibration") or {}
     if not cal:
@@ -148,12 +182,15 @@ def _publish(prob: str, variant: str, out: Path) -> dict:
 
 def report(out: Path = OUT, variant: str = "default") -> None:
     """Headline figures (the three problems) and the variants figure; summaries to docs/results/."""
-    curves, ratios = {}, {}
+    curves, ratios, rows = {}, {}, []
     for prob in HEADLINE:
         if (out / "runs" / prob / variant).is_dir():
             summ = _publish(prob, variant, out)
             curves[TITLES[prob]] = (summ, YLABEL[summ["metric"]])
             ratios[TITLES[prob]] = summ
+            rows.append(headline_row(summ))
+    if rows:
+        print("## headline (README)\n\n" + HEADLINE_HEADER + "\n" + "\n".join(rows) + "\n")
     if curves:
         print(plots.plot_curves(curves, DOCS_IMG / f"results_curves_{variant}.png"))
         print(plots.plot_ratios(ratios, DOCS_IMG / f"results_ratios_{variant}.png"))

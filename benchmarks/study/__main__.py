@@ -38,7 +38,7 @@ QUICK = {"california": (200, 100, 2), "california_log": (200, 100, 2), "heat2d":
 METRIC = {"california": "rmse", "california_log": "rmse", "heat2d": "nrmse_mean", "burgers1d": "nrmse_mean",
           "ishigami": "nrmse_mean"}
 YLABEL = {"rmse": "test RMSE (100k USD)", "nrmse_mean": "test RMSE / std(y), mean over outputs"}
-TITLES = {"california": "California housing (2x100 MLP, 500 + 10x250)",
+TITLES = {"california": "California housing (8 inputs, 500 + 10x250)",
           "california_log": "California, log1p heavy-tailed inputs",
           "heat2d": "heat2d (9 inputs, 2 outputs, 100 + 10x100)",
           "burgers1d": "burgers1d (4 inputs, 4 outputs, 50 + 10x50)",

@@ -83,10 +83,11 @@ def fit_for_iteration(session: CampaignSession, iteration: int, labelled: np.nda
     choice = previous_choice(store, prev_it) if prev_it is not None else None
     new_rows = rows_added_since(store, labelled, prev_it) if prev_it is not None else None
     settings = SurrogateSettings.from_config(cfg.model)
-    fit = fit_surrogate(np.asarray(store.pool_X)[labelled], np.asarray(store.outputs)[labelled], settings,
+    pool_X = np.asarray(store.pool_X)
+    fit = fit_surrogate(pool_X[labelled], np.asarray(store.outputs)[labelled], settings,
                         previous_state=prev_state, previous_choice=choice,
                         seed=session.seeds.model_seed(iteration), new_rows=new_rows,
-                        target_X=np.asarray(store.pool_X), progress=get_hooks().train_epoch)
+                        target_X=pool_X, progress=get_hooks().train_epoch)
     if fit.retuned and fit.cv is not None and settings.select == "auto":
         say(f"iteration {iteration}: {tuning_line(fit.cv, fit.choice)}")
     return fit

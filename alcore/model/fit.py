@@ -60,7 +60,7 @@ import numpy as np
 from alcore.model.calibration import fit_std_calibration
 from alcore.model.dropout_mlp import DropoutMLP, FitReport, as_2d
 from alcore.model.network import ProgressFn
-from alcore.model.selection import DEFAULT_SEARCH_SPACE, Candidate, select_model
+from alcore.model.selection import DEFAULT_SEARCH_SPACE, FULL_CV_MAX_N, Candidate, select_model
 from alcore.model.shift_weights import cell_weights
 from alcore.model.state import architecture_of
 
@@ -82,8 +82,7 @@ class SurrogateSettings:
     model: Mapping[str, Any] = field(default_factory=dict)
     search_space: Sequence[Candidate] = DEFAULT_SEARCH_SPACE
     folds: int = 5
-    #: above this many labels a tuning trains one fold (a hold-out of n/folds rows), not all
-    full_cv_max_n: int = 300
+    full_cv_max_n: int = FULL_CV_MAX_N       # above it a tuning trains one hold-out fold
     tuning_budget_s: float = 300.0
     retune_factor: float = 2.0
     warm_start: bool = True

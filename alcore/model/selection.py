@@ -30,8 +30,11 @@ import numpy as np
 
 from alcore.model.dropout_mlp import CrossValidation, DropoutMLP, seed_int
 
-__all__ = ["Candidate", "DEFAULT_SEARCH_SPACE", "CandidateScore", "Selection", "kfold_ids", "select_model",
-           "cv_score"]
+__all__ = ["Candidate", "DEFAULT_SEARCH_SPACE", "FULL_CV_MAX_N", "CandidateScore", "Selection", "kfold_ids",
+           "select_model", "cv_score"]
+
+#: above this many labels a tuning trains one fold (a hold-out of n/K rows), not all K
+FULL_CV_MAX_N = 300
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def _relative_cost(model: DropoutMLP, n: int, d: int, k: int) -> float:
 def select_model(X: np.ndarray, y: np.ndarray, base: Mapping[str, Any],
                  space: Sequence[Candidate] = DEFAULT_SEARCH_SPACE, *, folds: int = 5,
                  budget_s: float = math.inf, seed: int = 0, T: int = 50, device: str = "cpu",
-                 full_cv_max_n: int = 300) -> Selection:
+                 full_cv_max_n: int = FULL_CV_MAX_N) -> Selection:
     """Score every candidate (``base`` kwargs, then the candidate's) by K-fold CV; return the best."""
     if not space:
         raise ValueError("the search space is empty")

@@ -98,6 +98,11 @@ VARIANTS = (("california", "es_lr1e-3", "California, start-of-session training\n
             ("california", "fresh", "California, fresh training each iteration"))
 
 
+def _ratio_text(geo_mean: float, p: float, digits: int) -> str:
+    """A paired ratio with a star where p < 0.05 (the convention of every ratio table here)."""
+    return f"{geo_mean:.{digits}f}{'*' if p < 0.05 else ''}"
+
+
 def gp_comparison(summ: dict) -> str:
     """alflow vs the GP with the same kind of sampling, paired by seed, per label count."""
     rows = []
@@ -111,16 +116,15 @@ def gp_comparison(summ: dict) -> str:
         if not rows:
             rows = ["| alflow arm / GP arm (paired geo-mean, * p < 0.05) | " + " | ".join(str(int(x)) for x in labels)
                     + " |", "|---|" + "---|" * len(labels)]
-        cells = [f"{g:.3f}{'*' if p < 0.05 else ''}" for g, p in zip(v["geo_mean"], v["t_p"])]
+        cells = [_ratio_text(g, p, 3) for g, p in zip(v["geo_mean"], v["t_p"])]
         rows.append(f"| {a} / {b} ({len(v['seeds'])} seeds) | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
 def _ratio_cell(summ: dict, a: str, b: str) -> str:
+    """a / b at the final budget, or a dash where either arm is missing."""
     v = analysis.versus(summ, a, b)
-    if v is None:
-        return "–"
-    return f"{v['geo_mean'][-1]:.2f}{'*' if v['t_p'][-1] < 0.05 else ''}"
+    return "–" if v is None else _ratio_text(v["geo_mean"][-1], v["t_p"][-1], 2)
 
 
 def headline_row(summ: dict) -> str:

@@ -52,6 +52,13 @@ SETTINGS = {
     "g06d3s10k": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), min_steps=10000),
     "g06d3ens3": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), n_members=3),
     "g06d3w256": dict(lr=1e-2, init_gain=0.6, hidden=(256, 256, 256)),
+    # session 4: what separates 'deeper' from the probe (3 x 128 SiLU, no dropout, 0.019)
+    "g06d3p0": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), dropout=0.0),
+    "g06d3lr3": dict(lr=3e-3, init_gain=0.6, hidden=(128, 128, 128)),
+    "g06d3wd0": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), weight_decay=0.0),
+    "g06d3s5k": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), min_steps=5000),
+    "probe": dict(lr=1e-3, init_gain=None, hidden=(128, 128, 128), dropout=0.0, weight_decay=1e-2, min_steps=5000),
+    "probep05": dict(lr=1e-3, init_gain=None, hidden=(128, 128, 128), weight_decay=1e-2, min_steps=5000),
 }
 
 

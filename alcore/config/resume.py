@@ -37,6 +37,7 @@ MUTABLE_KEYS: tuple[str, ...] = (
     "model.device",
     "model.epochs",
     "model.min_steps",
+    "model.polish_steps",
     "model.patience",
     "model.early_stopping",
     "model.val_fraction",

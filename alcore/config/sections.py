@@ -247,8 +247,17 @@ class ModelSection(_Section):
     patience: int | None = Field(default=None, ge=1)
     lr_schedule: Literal["cosine", "constant", "none"] | None = None
     n_members: int | None = Field(default=None, ge=1)
+    polish_steps: int | None = Field(default=None, ge=0, le=STEPS_MAX,
+                                     description="L-BFGS iterations after AdamW, repeated every iteration")
     device: str = "auto"
     warm_start: bool = True
+
+    @model_validator(mode="after")
+    def _polish_needs_last_layer_dropout(self) -> ModelSection:
+        if self.polish_steps and self.dropout_layers == "all":
+            raise ValueError("polish_steps needs dropout_layers = \"last\": the polished loss is the expected "
+                             "loss over last-layer dropout masks (alcore/model/polish.py)")
+        return self
 
     @field_validator("hidden")
     @classmethod

@@ -44,6 +44,7 @@ from alcore._util import as_2d, seed_int
 from alcore.model import state as state_fmt
 from alcore.model.activations import ACTIVATIONS, get_activation
 from alcore.model.network import ProgressFn, StackedMLP, TrainSettings, train_stacked
+from alcore.model.polish import polish_stacked
 from alcore.model.threads import training_threads
 
 __all__ = ["DropoutMLP", "FitReport", "LR_SCHEDULES", "DROPOUT_LAYERS", "seed_int", "as_2d"]
@@ -70,6 +71,7 @@ class FitReport:
     stopped_early: bool
     member_epochs: list[int] = field(default_factory=list)
     steps: int = 0                  # optimiser steps per member
+    polish_iterations: int = 0      # L-BFGS iterations of the polish (alcore.model.polish), 0: none
     threads: int = 1                # torch threads used
 
 
@@ -135,7 +137,7 @@ class DropoutMLP:
                  val_fraction: float = 0.1, patience: int = 30, lr_schedule: str = "cosine",
                  seed: int = 0, device: str = "auto", n_members: int = 1, min_steps: int = 3000,
                  dropout_layers: str | Sequence[float] = "last", warm_fraction: float = 0.3,
-                 init_gain: float | None = 0.6):
+                 init_gain: float | None = 0.6, polish_steps: int = 0):
         try:
             hidden_t = tuple(int(h) for h in hidden)
         except (TypeError, ValueError) as exc:
@@ -167,6 +169,10 @@ class DropoutMLP:
         for name in ("epochs", "batch_size", "patience", "n_members"):
             _int_arg(name, locals()[name], 1)
         _int_arg("min_steps", min_steps, 0)
+        _int_arg("polish_steps", polish_steps, 0)
+        if polish_steps > 0 and any(p > 0 for p in rates[:-1]):
+            raise ValueError("polish_steps needs dropout on the last hidden layer only (dropout_layers='last'); "
+                             f"got rates {list(rates)}")
         if not isinstance(early_stopping, (bool, np.bool_)):
             raise ValueError(f"early_stopping must be a bool; got {early_stopping!r}")
         if not (isinstance(val_fraction, (int, float)) and 0.0 <= val_fraction <= 0.5):
@@ -196,6 +202,7 @@ class DropoutMLP:
         self.n_members = int(n_members)
         self.min_steps = int(min_steps)
         self.warm_fraction = float(warm_fraction)
+        self.polish_steps = int(polish_steps)
         self._device_arg = device
         self.device = _resolve_device(device)
         self._net: StackedMLP | None = None
@@ -235,7 +242,7 @@ class DropoutMLP:
                 "epochs": self.epochs, "batch_size": self.batch_size, "early_stopping": self.early_stopping,
                 "val_fraction": self.val_fraction, "patience": self.patience, "lr_schedule": self.lr_schedule,
                 "n_members": self.n_members, "min_steps": self.min_steps, "warm_fraction": self.warm_fraction,
-                "init_gain": self.init_gain}
+                "init_gain": self.init_gain, "polish_steps": self.polish_steps}
 
     # ------------------------------------------------------------------ inputs
     def _to_tensor_x(self, X: np.ndarray) -> torch.Tensor:
@@ -328,11 +335,13 @@ class DropoutMLP:
         with training_threads() as threads:
             res = train_stacked(self._net, Xt, yt, self._settings(n - n_val, warm, seed_int(self.seed, 2, n)),
                                 train_w, val_w, progress)
+            polished = polish_stacked(self._net, Xt, yt, self.polish_steps, train_w)
         self._last_report = FitReport(
             epochs_run=res.epochs_run * M, best_epoch=res.best_epoch, best_val_loss=res.best_val_loss,
             final_train_loss=res.final_train_loss, train_time_s=time.perf_counter() - t0,
             n_train=n - n_val, n_val=n_val, warm_start=warm, stopped_early=res.stopped_early,
-            member_epochs=[res.epochs_run] * M, steps=res.steps_run, threads=threads)
+            member_epochs=[res.epochs_run] * M, steps=res.steps_run, threads=threads,
+            polish_iterations=polished.iterations)
         return self._last_report
 
     def cross_validate(self, X: np.ndarray, y: np.ndarray, folds: np.ndarray, T: int = 50,
@@ -378,6 +387,7 @@ class DropoutMLP:
             settings = TrainSettings(**{**settings.__dict__, "patience": None})
         with training_threads():
             train_stacked(net, Xt, yt, settings, w)
+            polish_stacked(net, Xt, yt, self.polish_steps, w)
         pred = np.empty((rows_all.size, k))
         std = np.empty((rows_all.size, k))
         counts = [T // M + (1 if j < T % M else 0) for j in range(M)]
@@ -522,6 +532,7 @@ class DropoutMLP:
             "hp_seed": np.array(self.seed, dtype=np.int64),
             "hp_warm_fraction": np.array(self.warm_fraction),
             "hp_init_gain": np.array(np.nan if self.init_gain is None else self.init_gain),
+            "hp_polish_steps": np.array(self.polish_steps),
         })
         if self._calib_scale is not None:
             st["calib_std_scale"] = self._calib_scale.copy()
@@ -547,7 +558,8 @@ class DropoutMLP:
                     lr_schedule=LR_SCHEDULES[sched_code], seed=int(g("hp_seed")), device=device,
                     n_members=arch.n_members, min_steps=opt("hp_min_steps", 0, int),
                     warm_fraction=opt("hp_warm_fraction", 1.0, float),
-                    init_gain=None if not np.isfinite(opt("hp_init_gain", np.nan, float)) else float(state["hp_init_gain"]))
+                    init_gain=None if not np.isfinite(opt("hp_init_gain", np.nan, float)) else float(state["hp_init_gain"]),
+                    polish_steps=opt("hp_polish_steps", 0, int))
         model.load_state(state)
         return model
 

@@ -28,7 +28,7 @@ import torch
 from alcore import mc
 from alcore.model.activations import get_activation
 
-__all__ = ["StackedMLP", "TrainSettings", "TrainResult", "train_stacked"]
+__all__ = ["StackedMLP", "TrainSettings", "TrainResult", "gather_rows", "train_stacked"]
 
 #: progress(epoch, n_epochs, train_loss, val_loss) — the campaign's hook signature
 ProgressFn = Callable[[int, int, float, float], None]
@@ -197,6 +197,29 @@ def _weighted_mse(out: torch.Tensor, Y: torch.Tensor, w: torch.Tensor, wsum: tor
     return ((out - Y).pow(2).mean(dim=2) * w).sum(dim=1) / wsum
 
 
+def gather_rows(X: torch.Tensor, Y: torch.Tensor, M: int, row_weights: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(X, Y, w) for ``M`` networks that each see their own weighted rows.
+
+    Without ``row_weights``: X (n, d), Y (n, k) shared, w all ones (M, n).  With ``row_weights``
+    (M, n): each network's rows gathered into (M, m, d) and (M, m, k) tensors (m = the most rows
+    any network has; shorter ones are padded with weight-0 rows), so no compute is spent on rows
+    a network must not see (a held-out fold)."""
+    dev = X.device
+    if row_weights is None:
+        return X, Y, torch.ones(M, X.shape[0], device=dev)
+    rw = row_weights.to(dev, torch.float32)
+    keep = rw > 0
+    m = int(keep.sum(dim=1).max())
+    idx = torch.zeros(M, m, dtype=torch.long, device=dev)
+    w = torch.zeros(M, m, device=dev)
+    for j in range(M):
+        r = torch.nonzero(keep[j]).flatten()
+        idx[j, :r.numel()] = r
+        w[j, :r.numel()] = rw[j, r]
+    return X[idx], Y[idx], w
+
+
 def train_stacked(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, settings: TrainSettings,
                   row_weights: torch.Tensor | None = None, val_weights: torch.Tensor | None = None,
                   progress: ProgressFn | None = None) -> TrainResult:
@@ -210,22 +233,7 @@ def train_stacked(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, settings: T
     M = net.n_stack
     dev = net.device
     X_all, Y_all = X, Y
-    if row_weights is None:
-        w = torch.ones(M, X.shape[0], device=dev)
-    else:
-        # each network trains on its own rows, gathered into (M, m, .) tensors (m = the most
-        # rows any network has; shorter ones are padded with weight-0 rows): no compute is
-        # spent on rows a network must not see (a held-out fold)
-        rw = row_weights.to(dev, torch.float32)
-        keep = rw > 0
-        m = int(keep.sum(dim=1).max())
-        idx = torch.zeros(M, m, dtype=torch.long, device=dev)
-        w = torch.zeros(M, m, device=dev)
-        for j in range(M):
-            r = torch.nonzero(keep[j]).flatten()
-            idx[j, :r.numel()] = r
-            w[j, :r.numel()] = rw[j, r]
-        X, Y = X[idx], Y[idx]                                    # (M, m, d), (M, m, k)
+    X, Y, w = gather_rows(X, Y, M, row_weights)
     n = w.shape[1]
     # mini-batches are shared by all networks (the same positions of each network's rows)
     bs = n if settings.batch_size is None else max(1, min(int(settings.batch_size), n))

@@ -59,6 +59,10 @@ SETTINGS = {
     "g06d3s5k": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), min_steps=5000),
     "probe": dict(lr=1e-3, init_gain=None, hidden=(128, 128, 128), dropout=0.0, weight_decay=1e-2, min_steps=5000),
     "probep05": dict(lr=1e-3, init_gain=None, hidden=(128, 128, 128), weight_decay=1e-2, min_steps=5000),
+    # the polish (alcore/model/polish.py): L-BFGS on the exact expected-dropout loss after AdamW
+    "g06d3pol1k": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), polish_steps=1000),
+    "g06d3pol2k": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), polish_steps=2000),
+    "g06pol1k": dict(lr=1e-2, init_gain=0.6, polish_steps=1000),
 }
 
 

@@ -117,3 +117,12 @@ def test_the_search_space_has_a_polished_candidate_and_prices_it():
     assert params.pop("polish_steps") > 0 and params.pop("dropout_layers") == "last" and params == deeper
     cost = lambda p: _relative_cost(DropoutMLP(**p), 500, 9, 2)  # noqa: E731
     assert cost({**deeper, "polish_steps": 1000}) > cost(deeper)
+
+
+def test_status_names_a_polished_network():
+    from alcore.surrogate.selection_record import architecture_text  # noqa: PLC0415
+
+    assert architecture_text({"hidden": [128, 128, 128], "activation": "silu", "dropout": 0.05,
+                              "polish_steps": 1000}) == "3x128 silu, dropout 0.05, L-BFGS polish 1000"
+    assert architecture_text({"hidden": [128, 128], "activation": "silu", "dropout": 0.05,
+                              "polish_steps": 0}) == "2x128 silu, dropout 0.05"

@@ -77,15 +77,17 @@ def candidates_text(cv: Mapping[str, Any]) -> str:
 
 
 def architecture_text(params: Mapping[str, Any]) -> str:
-    """``2x128 silu, dropout 0.05``: the network of a choice's hyperparameters."""
+    """``3x128 silu, dropout 0.05, L-BFGS polish 1000``: the network of a choice's hyperparameters."""
     hidden = params.get("hidden") or []
     if hidden and len(set(hidden)) == 1:
         net = f"{len(hidden)}x{hidden[0]}"
     else:
         net = "-".join(str(h) for h in hidden) or "?"
     members = params.get("n_members") or 1
+    polish = params.get("polish_steps") or 0
     return (f"{net} {params.get('activation', '?')}, dropout {_f(params.get('dropout'))}"
-            + (f", {members} members" if members > 1 else ""))
+            + (f", {members} members" if members > 1 else "")
+            + (f", L-BFGS polish {polish}" if polish else ""))
 
 
 def selection_text(sel: Mapping[str, Any] | None) -> tuple[str, str]:

@@ -95,7 +95,8 @@ def polish_stacked(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, steps: int
                    row_weights: torch.Tensor | None = None) -> PolishResult:
     """Minimise `expected_dropout_loss` of every network of ``net`` in place by L-BFGS.
 
-    ``steps``: the most L-BFGS iterations per network (strong-Wolfe line search, history 20: 50 cost 40% more time per iteration at 800 rows for no gain worth it);
+    ``steps``: the most L-BFGS iterations per network (strong-Wolfe line search; history 20:
+    50 cost 40% more time per iteration at 800 rows for a slightly lower loss);
     ``row_weights`` (M, n) as in :func:`alcore.model.network.train_stacked`.  Each network has
     its own optimiser: one L-BFGS over the sum would share line-search steps between the folds
     of a cross-validation, so a fold's weights would depend on the labels it holds out.  A

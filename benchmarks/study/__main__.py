@@ -142,7 +142,10 @@ def headline_row(summ: dict) -> str:
         return (f"{min(c['coverage90']):.2f}–{max(c['coverage90']):.2f}, "
                 f"{max(c['nll_minus_ref']):+.2f}")
 
-    seeds = min(len(st[a]["seeds"]) for a in st)
+    main_arms = [a for a in st if a != "nngp"] or list(st)
+    seeds = str(min(len(st[a]["seeds"]) for a in main_arms))
+    if "nngp" in st and str(len(st["nngp"]["seeds"])) != seeds:
+        seeds += f"; `nngp` {len(st['nngp']['seeds'])}"
     return (f"| {summ['problem']} ({seeds}) | {int(summ['labels'][-1])} | {final('random')} | {final('gp_random')} | "
             f"{_ratio_cell(summ, 'random', 'gp_random')} | {final('nngp_lcmd')} | {final('gp_variance')} | "
             f"{_ratio_cell(summ, 'nngp_lcmd', 'gp_variance')} | {_ratio_cell(summ, 'nngp_lcmd', 'random')} | "

@@ -104,21 +104,32 @@ class StackedMLP:
                     W[j].copy_((torch.rand(W.shape[1:], generator=gen) * 2 - 1) * bound)
                 bs[li].zero_()
 
+    def last_hidden(self, X: torch.Tensor, masks: Sequence[torch.Tensor | None] | None = None,
+                    flat: torch.Tensor | None = None) -> torch.Tensor:
+        """The last hidden layer's activations (M, n, h_L), masked by ``masks[L-1]`` when given
+        (arguments as in `forward`, which applies the output layer to them)."""
+        return self._last_hidden(*self.views(self.theta.detach() if flat is None else flat), X, masks)
+
     def forward(self, X: torch.Tensor, masks: Sequence[torch.Tensor | None] | None = None,
                 flat: torch.Tensor | None = None) -> torch.Tensor:
         """Outputs (M, n, k) for inputs X (n, d) shared by all networks or (M, n, d) one set per
         network; ``masks[l]`` (M, n, width_l) or None.
         ``flat``: the parameter tensor to differentiate through (default: detached parameters)."""
-        act = self.activation.fn
         Ws, bs = self.views(self.theta.detach() if flat is None else flat)
+        return torch.baddbmm(bs[-1].unsqueeze(1), self._last_hidden(Ws, bs, X, masks), Ws[-1].transpose(1, 2))
+
+    def _last_hidden(self, Ws: list[torch.Tensor], bs: list[torch.Tensor], X: torch.Tensor,
+                     masks: Sequence[torch.Tensor | None] | None) -> torch.Tensor:
+        act = self.activation.fn
+
+        def activate(h: torch.Tensor, layer: int) -> torch.Tensor:
+            m = masks[layer] if masks is not None else None
+            return act(h) if m is None else act(h) * m
+
         h = torch.matmul(X, Ws[0].transpose(1, 2)) + bs[0].unsqueeze(1)          # (M, n, h1)
-        for li in range(1, len(Ws)):
-            h = act(h)
-            m = masks[li - 1] if masks is not None else None
-            if m is not None:
-                h = h * m
-            h = torch.baddbmm(bs[li].unsqueeze(1), h, Ws[li].transpose(1, 2))
-        return h
+        for li in range(1, len(Ws) - 1):
+            h = torch.baddbmm(bs[li].unsqueeze(1), activate(h, li - 1), Ws[li].transpose(1, 2))
+        return activate(h, len(Ws) - 2)
 
     def member_layers(self, j: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Network j as a list of (W (out, in), b (out,)) detached views (what :mod:`alcore.mc` takes)."""

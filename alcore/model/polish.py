@@ -2,10 +2,11 @@
 
 Why: AdamW with a cosine schedule stops short of the optimum of its own loss; on a smooth
 simulator output that last stretch is most of the error.  On heat2d (1,100 labels, 9 inputs) a
-network that AdamW left at nRMSE 0.0285 / 0.0255 (two seeds) reached 0.0204 / 0.0157 after 1,000
-L-BFGS iterations on the same loss — below the Gaussian process's 0.0183 on the study's test set
-(docs/results.md, "Polishing").  On burgers1d's steep fronts it does not help (0.114 -> 0.113 at
-200 iterations, worse at 3,000), so it is a model-selection candidate, not a default for all.
+network that AdamW left at nRMSE 0.0285 / 0.0255 (two seeds, 2,000 other pool points) reached
+0.0206 / 0.0162 after 1,000 L-BFGS iterations on the same loss (``python
+benchmarks/model_settings.py heat2d 1100 g06d3,g06d3pol1k 0,1``; docs/results.md, "Polishing").
+On burgers1d's steep fronts it does not help (550 labels: 0.1135 / 0.1017 -> 0.1112 / 0.1069),
+so it is a model-selection candidate, not a default for all.
 
 The loss is the one AdamW minimises stochastically, in closed form.  With dropout (rate p,
 inverted scaling) only on the last hidden layer h(x) in R^H, output j of a network is
@@ -53,11 +54,7 @@ def expected_dropout_loss(net: StackedMLP, flat: torch.Tensor, X: torch.Tensor, 
     X (M, m, d) or (m, d); Y (M, m, k) or (m, k); w (M, m) row weights (0: not this network's
     row).  Per network: sum_i w_i * mean_j E_m[(f_j(x_i; m) - y_ij)^2] / sum_i w_i."""
     Ws, bs = net.views(flat)
-    act = net.activation.fn
-    h = torch.matmul(X, Ws[0].transpose(1, 2)) + bs[0].unsqueeze(1)            # (M, m, h1)
-    for li in range(1, len(Ws) - 1):
-        h = torch.baddbmm(bs[li].unsqueeze(1), act(h), Ws[li].transpose(1, 2))
-    h = act(h)                                                                  # (M, m, H)
+    h = net.last_hidden(X, None, flat)                                          # (M, m, H)
     out = torch.baddbmm(bs[-1].unsqueeze(1), h, Ws[-1].transpose(1, 2))         # (M, m, k)
     p = net.dropout[-1]
     per_row = (out - Y).pow(2).mean(dim=2)                                      # (M, m)

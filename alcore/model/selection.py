@@ -45,8 +45,8 @@ class Candidate:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
-#: L-BFGS iterations of the "polished" candidate (alcore/model/polish.py): on heat2d 1,000 took
-#: 1,100 labels from nRMSE 0.0285 to 0.0204 (2,000: 0.0187, twice the time); docs/results.md
+#: L-BFGS iterations of the "polished" candidate (alcore/model/polish.py): on heat2d at 1,100
+#: labels 1,000 took nRMSE 0.0285 / 0.0255 to 0.0206 / 0.0162 (two seeds; docs/results.md)
 POLISH_STEPS = 1000
 
 #: The documented search space (docs/results.md, "Model selection", says why these): the

@@ -14,8 +14,12 @@ Prints JSON with three parts, all measured side by side in one run (the machine 
   a hand-written version only if the library is > 1.5x slower; ``ratio_library_over_manual``.
 * ``threads``: the same step with 1 and with 2 torch threads (the default is 1, see
   :mod:`alcore.model.threads`).
+* ``polish_sharing``: model selection's hold-out score of the "polished" candidate (3 x 128 +
+  1,000 L-BFGS iterations) trained from scratch beside continued from the "deeper" candidate's
+  fold networks (what `select_model` does): seconds of each, the saving, and whether the two
+  predictions are identical (they must be).
 
-    python benchmarks/training.py [--quick] [--sizes 1000,5000,20000]
+    python benchmarks/training.py [--quick] [--sizes 1000,5000,20000] [--parts train_step,polish_sharing,...]
 """
 from __future__ import annotations
 
@@ -195,6 +199,34 @@ def threads(ns: list[int], steps: int = 100) -> dict:
     return out
 
 
+def polish_sharing(sizes: list[int], seed: int = 0) -> dict:
+    """Seconds of the polished candidate's hold-out CV from scratch vs continued from "deeper"."""
+    from alcore.model import DropoutMLP  # noqa: PLC0415
+    from alcore.model.selection import DEFAULT_SEARCH_SPACE, kfold_ids  # noqa: PLC0415
+
+    space = {c.name: dict(c.params) for c in DEFAULT_SEARCH_SPACE}
+    base = SurrogateSettings().model
+    out = {}
+    rng = np.random.default_rng(seed)
+    for n in sizes:
+        X = rng.uniform(size=(n, 9))
+        y = smooth9(X)
+        ids = kfold_ids(n, 5, seed)
+        make = lambda name: DropoutMLP(**{**base, **space[name], "seed": seed, "device": "cpu"})  # noqa: E731
+        t0 = time.perf_counter()
+        deeper = make("deeper").cross_validate(X, y, ids, seed=seed, only_folds=[0])
+        t1 = time.perf_counter()
+        scratch = make("polished").cross_validate(X, y, ids, seed=seed, only_folds=[0])
+        t2 = time.perf_counter()
+        continued = make("polished").cross_validate(X, y, ids, seed=seed, only_folds=[0], continue_from=deeper)
+        t3 = time.perf_counter()
+        out[str(n)] = {"deeper_s": t1 - t0, "polished_from_scratch_s": t2 - t1, "polished_continued_s": t3 - t2,
+                       "saving_s": (t2 - t1) - (t3 - t2),
+                       "identical": bool(np.array_equal(scratch.pred, continued.pred)
+                                         and np.array_equal(scratch.mc_std, continued.mc_std))}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, seconds")
@@ -213,6 +245,9 @@ def main() -> None:
         res["threads"] = threads(step_ns, steps=20 if a.quick else 100)
     if "train_step" in parts:
         res["train_step"] = train_step(sizes)
+    if "polish_sharing" in parts:
+        torch.set_num_threads(1)
+        res["polish_sharing"] = polish_sharing(sizes)
     res["wall_s"] = time.perf_counter() - t0
     print(json.dumps(res, indent=1))
 

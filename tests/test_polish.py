@@ -126,3 +126,63 @@ def test_status_names_a_polished_network():
                               "polish_steps": 1000}) == "3x128 silu, dropout 0.05, L-BFGS polish 1000"
     assert architecture_text({"hidden": [128, 128], "activation": "silu", "dropout": 0.05,
                               "polish_steps": 0}) == "2x128 silu, dropout 0.05"
+
+
+def test_a_polished_cross_validation_continues_from_the_unpolished_one_with_the_same_result():
+    """Model selection scores "deeper + polish" by polishing "deeper"'s fold networks: the same
+    out-of-fold predictions and std as training the polished candidate from scratch."""
+    X, y = _smooth_data(60)
+    folds = np.arange(60) % 3
+    kw = dict(hidden=(16, 16), min_steps=60, epochs=1, seed=3, device="cpu")
+    plain = DropoutMLP(**kw).cross_validate(X, y, folds, T=8, seed=5)
+    scratch = DropoutMLP(**kw, polish_steps=25).cross_validate(X, y, folds, T=8, seed=5)
+    continued = DropoutMLP(**kw, polish_steps=25).cross_validate(X, y, folds, T=8, seed=5, continue_from=plain)
+    np.testing.assert_array_equal(continued.pred, scratch.pred)
+    np.testing.assert_array_equal(continued.mc_std, scratch.mc_std)
+    assert not np.array_equal(plain.pred, scratch.pred)           # the polish did something
+    # the source is copied, not polished in place: continuing again gives the same again
+    again = DropoutMLP(**kw, polish_steps=25).cross_validate(X, y, folds, T=8, seed=5, continue_from=plain)
+    np.testing.assert_array_equal(again.pred, scratch.pred)
+
+
+def test_continuing_a_cross_validation_is_refused_when_anything_but_the_polish_differs():
+    X, y = _smooth_data(60)
+    folds = np.arange(60) % 3
+    kw = dict(hidden=(16, 16), min_steps=30, epochs=1, seed=3, device="cpu")
+    plain = DropoutMLP(**kw).cross_validate(X, y, folds, T=4, seed=5)
+    polished = lambda **over: DropoutMLP(**{**kw, "polish_steps": 5, **over})  # noqa: E731
+    with pytest.raises(ValueError, match="other settings or seeds"):
+        polished(hidden=(16, 8)).cross_validate(X, y, folds, T=4, seed=5, continue_from=plain)
+    with pytest.raises(ValueError, match="other settings or seeds"):
+        polished(seed=4).cross_validate(X, y, folds, T=4, seed=5, continue_from=plain)
+    with pytest.raises(ValueError, match="other settings or seeds"):
+        polished().cross_validate(X, y, folds, T=4, seed=6, continue_from=plain)
+    with pytest.raises(ValueError, match="other rows, labels or folds"):
+        polished().cross_validate(X, y + 1.0, folds, T=4, seed=5, continue_from=plain)
+    with pytest.raises(ValueError, match="other rows, labels or folds"):
+        polished().cross_validate(X, y, (np.arange(60) + 1) % 3, T=4, seed=5, continue_from=plain)
+    with pytest.raises(ValueError, match="other rows, labels or folds"):
+        polished().cross_validate(X, y, folds, T=4, seed=5, only_folds=[0], continue_from=plain)
+    twice = polished().cross_validate(X, y, folds, T=4, seed=5, continue_from=plain)
+    with pytest.raises(ValueError, match="more than this"):
+        DropoutMLP(**kw, polish_steps=2).cross_validate(X, y, folds, T=4, seed=5, continue_from=twice)
+
+
+def test_model_selection_trains_a_polished_candidate_only_by_its_polish(monkeypatch):
+    """select_model runs AdamW once for "deeper" and "deeper + polish", with unchanged scores."""
+    import alcore.model.dropout_mlp as dm  # noqa: PLC0415
+    from alcore.model.selection import Candidate, kfold_ids, cv_score, select_model  # noqa: PLC0415
+
+    X, y = _smooth_data(60)
+    base = dict(hidden=(16, 16), min_steps=40, epochs=1)
+    space = (Candidate("plain", {}), Candidate("polished", {"polish_steps": 20}),
+             Candidate("wider", {"hidden": (24, 24)}))
+    trainings = []
+    real = dm.train_stacked
+    monkeypatch.setattr(dm, "train_stacked", lambda *a, **kw: (trainings.append(1), real(*a, **kw))[1])
+    sel = select_model(X, y, base, space, folds=3, seed=2, T=4)
+    assert len(trainings) == 2                                     # plain and wider; polished continued
+    scratch = DropoutMLP(**base, polish_steps=20, seed=2, device="cpu").cross_validate(
+        X, y, kfold_ids(60, 3, 2), T=4, seed=2)
+    by_name = {s.name: s.score for s in sel.scores}
+    assert by_name["polished"] == cv_score(y[scratch.rows], scratch.pred)[0]

@@ -34,6 +34,7 @@ Design choices, and why (evidence: ``benchmarks/training.py``, ``docs/results.md
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -50,7 +51,7 @@ from alcore.model.network import ProgressFn, StackedMLP, TrainSettings, train_st
 from alcore.model.polish import polish_stacked
 from alcore.model.threads import training_threads
 
-__all__ = ["DropoutMLP", "FitReport", "LR_SCHEDULES", "DROPOUT_LAYERS", "seed_int", "as_2d"]
+__all__ = ["CrossValidation", "DropoutMLP", "FitReport", "FoldStack", "LR_SCHEDULES", "DROPOUT_LAYERS", "seed_int", "as_2d"]
 
 LR_SCHEDULES: tuple[str, ...] = ("cosine", "none", "constant")  # "constant" = "none"
 DROPOUT_LAYERS: tuple[str, ...] = ("last", "all")
@@ -78,6 +79,19 @@ class FitReport:
     threads: int = 1                # torch threads used
 
 
+@dataclass(frozen=True)
+class FoldStack:
+    """The trained networks of a cross-validation, kept so that a candidate which only adds a
+    polish (:mod:`alcore.model.polish`) continues from them instead of repeating their AdamW
+    training (`DropoutMLP.cross_validate`'s ``continue_from``)."""
+
+    net: StackedMLP                 # K x M networks, fold-major
+    fold_ids: np.ndarray            # (K,) the folds trained, in stack order
+    training: str                   # the hyperparameters and seed that trained them, without polish_steps
+    data: str                       # digest of the X, y and folds they were trained on
+    polish_steps: int               # L-BFGS iterations already applied
+
+
 @dataclass
 class CrossValidation:
     """Out-of-fold predictions of K-fold cross-validation, in original units."""
@@ -87,6 +101,17 @@ class CrossValidation:
     rows: np.ndarray                # (m,) the rows predicted: all rows, or those of the held-out folds run
     folds: np.ndarray               # (n,) fold of each row
     seconds: float
+    stack: FoldStack | None = field(default=None, repr=False, compare=False)
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    """A fingerprint of arrays' shapes and bytes (which data a `FoldStack` was trained on)."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(repr((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
@@ -348,7 +373,8 @@ class DropoutMLP:
         return self._last_report
 
     def cross_validate(self, X: np.ndarray, y: np.ndarray, folds: np.ndarray, T: int = 50,
-                       seed: int = 0, only_folds: Sequence[int] | None = None) -> CrossValidation:
+                       seed: int = 0, only_folds: Sequence[int] | None = None,
+                       continue_from: CrossValidation | None = None) -> CrossValidation:
         """K-fold out-of-fold predictions with this model's settings (the model itself is unchanged).
 
         All K folds x ``n_members`` networks train as one stack, fold f's networks on the rows
@@ -356,6 +382,11 @@ class DropoutMLP:
         rows' mean and std, for one shared input scaling).  Returns each row's prediction and raw
         MC std (``T`` shared-mask samples) from the fold that did not see it.  ``only_folds``
         trains just those folds (e.g. one: a hold-out split at a fraction of the cost).
+
+        ``continue_from``: the cross-validation, on the same X, y and folds, of a model that
+        differs from this one only in fewer ``polish_steps`` (none); its networks are copied and
+        polished, which gives the same result as training from scratch without repeating the
+        AdamW phase (model selection scores "deeper" and "deeper + polish" this way).
         """
         t0 = time.perf_counter()
         X, y = self._check_xy(X, y)
@@ -376,21 +407,26 @@ class DropoutMLP:
         Xt = torch.as_tensor((X - x_mean) / x_std, dtype=torch.float32, device=self.device)
         yt = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float32, device=self.device)
         M, K = self.n_members, fold_ids.size
-        seeds = [seed_int(self.seed, j, 0) for _ in range(K) for j in range(M)]   # fold-major
-        net = self._new_stack(d, k, seeds)
         w = torch.ones(K * M, n)
         for fi, f in enumerate(fold_ids):
             w[fi * M:(fi + 1) * M, torch.as_tensor(folds == f)] = 0.0
-        n_train = int(np.min([np.sum(folds != f) for f in fold_ids]))
+        training = self.training_key(seed)
+        data = _digest(X, y, folds)
+        with training_threads():
+            if continue_from is None:
+                net = self._new_stack(d, k, [seed_int(self.seed, j, 0) for _ in range(K) for j in range(M)])
+                n_train = int(np.min([np.sum(folds != f) for f in fold_ids]))
+                settings = self._settings(n_train, False, seed_int(self.seed, 2, n))
+                if settings.patience is not None:
+                    settings = TrainSettings(**{**settings.__dict__, "patience": None})
+                train_stacked(net, Xt, yt, settings, w)
+                polish_stacked(net, Xt, yt, self.polish_steps, w)
+            else:
+                net = self._continued_stack(continue_from, fold_ids, training, data)
+                polish_stacked(net, Xt, yt, self.polish_steps - continue_from.stack.polish_steps, w)
         rows_all = np.flatnonzero(np.isin(folds, fold_ids))
         where = np.full(n, -1)
         where[rows_all] = np.arange(rows_all.size)
-        settings = self._settings(n_train, False, seed_int(self.seed, 2, n))
-        if settings.patience is not None:
-            settings = TrainSettings(**{**settings.__dict__, "patience": None})
-        with training_threads():
-            train_stacked(net, Xt, yt, settings, w)
-            polish_stacked(net, Xt, yt, self.polish_steps, w)
         pred = np.empty((rows_all.size, k))
         std = np.empty((rows_all.size, k))
         counts = [T // M + (1 if j < T % M else 0) for j in range(M)]
@@ -409,7 +445,30 @@ class DropoutMLP:
                     off += counts[j]
             pred[where[rows]] = acc / M * y_std + y_mean
             std[where[rows]] = samples.std(axis=1) * y_std
-        return CrossValidation(pred=pred, mc_std=std, rows=rows_all, folds=folds, seconds=time.perf_counter() - t0)
+        return CrossValidation(pred=pred, mc_std=std, rows=rows_all, folds=folds, seconds=time.perf_counter() - t0,
+                               stack=FoldStack(net, fold_ids, training, data, self.polish_steps))
+
+    def training_key(self, seed: int) -> str:
+        """What determines this model's cross-validation networks (CV ``seed`` included) before
+        their polish: two models with equal keys differ at most in ``polish_steps``."""
+        hp = {key: v for key, v in self.hyperparameters().items() if key != "polish_steps"}
+        return repr(sorted(hp.items())) + f" seed={self.seed} cv_seed={seed}"
+
+    def _continued_stack(self, source: CrossValidation, fold_ids: np.ndarray, training: str,
+                         data: str) -> StackedMLP:
+        """A copy of ``source``'s fold networks, after checking they are this model's before its polish."""
+        stack = source.stack
+        if stack is None:
+            raise ValueError("continue_from has no trained networks (a CrossValidation from cross_validate)")
+        if stack.training != training:
+            raise ValueError("continue_from was trained with other settings or seeds than this model "
+                             "(only polish_steps may differ)")
+        if stack.polish_steps > self.polish_steps:
+            raise ValueError(f"continue_from is polished {stack.polish_steps} iterations, more than this "
+                             f"model's {self.polish_steps}")
+        if stack.data != data or not np.array_equal(stack.fold_ids, fold_ids):
+            raise ValueError("continue_from was cross-validated on other rows, labels or folds")
+        return stack.net.select(range(stack.net.n_stack))
 
     def _restandardise(self, x_mean, x_std, y_mean, y_std) -> None:
         """Rewrite first/last layers for a new normaliser, keeping the function in original units."""

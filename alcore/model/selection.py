@@ -17,6 +17,11 @@ Time budget: candidates run in the order listed (the product default first, so i
 scored); before each further candidate its cost is predicted from the first one's measured
 time, scaled by its parameter count, step count and members, and it is skipped when the
 prediction would overrun ``budget_s``.  Skipped candidates are recorded (``truncated``).
+
+Shared training: a candidate that differs from an earlier one only by its L-BFGS polish
+("polished" = "deeper" + 1,000 iterations) continues from that candidate's trained fold
+networks (`DropoutMLP.cross_validate`'s ``continue_from``): the same scores, without a second
+AdamW run (``benchmarks/training.py --parts polish_sharing`` measures the saving).
 """
 from __future__ import annotations
 
@@ -121,10 +126,18 @@ def cv_score(y: np.ndarray, pred: np.ndarray) -> tuple[float, list[float]]:
 def _relative_cost(model: DropoutMLP, n: int, d: int, k: int) -> float:
     """Training work in units of (weights x rows x passes); an L-BFGS iteration of the polish
     evaluates the full-batch loss about 1.25 times (line search), an AdamW step once per batch."""
+    return _flops(model, d, k) * model.steps_for(n) * min(model.batch_for(n), n) * model.n_members \
+        + _polish_cost(model, n, d, k)
+
+
+def _flops(model: DropoutMLP, d: int, k: int) -> int:
     sizes = [d, *model.hidden, k]
-    flops = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    passes = model.steps_for(n) * min(model.batch_for(n), n) + 1.25 * model.polish_steps * n
-    return flops * passes * model.n_members
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def _polish_cost(model: DropoutMLP, n: int, d: int, k: int) -> float:
+    """`_relative_cost` of the polish alone (a candidate continued from an unpolished one)."""
+    return _flops(model, d, k) * 1.25 * model.polish_steps * n * model.n_members
 
 
 def select_model(X: np.ndarray, y: np.ndarray, base: Mapping[str, Any],
@@ -143,21 +156,29 @@ def select_model(X: np.ndarray, y: np.ndarray, base: Mapping[str, Any],
     only = None if n <= full_cv_max_n else [0]
     scores: list[CandidateScore] = []
     best: tuple[float, Candidate, DropoutMLP, CrossValidation] | None = None
+    unpolished: dict[str, CrossValidation] = {}     # training key -> CV of an unpolished candidate
     rate = None                                     # seconds per unit of relative cost
     truncated = False
     for cand in space:
         model = DropoutMLP(**{**base, **cand.params, "seed": seed, "device": device})
         params = model.hyperparameters()
         n_folds = int(ids.max()) + 1
-        cost = _relative_cost(model, n - n // n_folds, d, k) * (n_folds if only is None else 1)
+        n_train = n - n // n_folds
+        # a candidate that only adds a polish to one already scored continues from its networks
+        source = unpolished.get(model.training_key(seed)) if model.polish_steps > 0 else None
+        cost = (_relative_cost(model, n_train, d, k) if source is None
+                else _polish_cost(model, n_train, d, k)) * (n_folds if only is None else 1)
         if rate is not None and (time.perf_counter() - t0) + rate * cost > budget_s:
             truncated = True
             scores.append(CandidateScore(cand.name, params, None, None, 0.0, skipped=True))
             continue
         t1 = time.perf_counter()
-        oof = model.cross_validate(X, y, ids, T=T, seed=seed, only_folds=only)
+        oof = model.cross_validate(X, y, ids, T=T, seed=seed, only_folds=only, continue_from=source)
         dt = time.perf_counter() - t1
-        rate = dt / cost if rate is None else rate
+        if source is None:
+            rate = dt / cost if rate is None else rate
+        if model.polish_steps == 0:
+            unpolished.setdefault(model.training_key(seed), oof)
         score, per = cv_score(y[oof.rows], oof.pred)
         scores.append(CandidateScore(cand.name, params, score, per, dt))
         if best is None or score < best[0]:

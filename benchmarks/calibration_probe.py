@@ -11,6 +11,12 @@ residuals and the calibrated std).  Prints one JSON line per iteration:
 * ``heldout_q90`` / ``test_q90``: the 90% quantile of |z| = |r| / sigma over 1.645 — 1 for a
   Gaussian with the right scale; below 1: sigma too wide for most points;
 * ``test_rms_z``: root mean square of z on the test set (1: the ML scale on the test set);
+* ``oracle``: two rescalings of the calibrated std fitted *on the test set itself* (per output;
+  not a method, a bound on what any rescaling of this std can do): ``ml`` the maximum-likelihood
+  scale (its ``test_cov``: coverage when the scale is right on average) and ``q90`` the scale
+  that makes the test coverage exactly 90% (its ``nll_excess``).  When ``ml`` over-covers and
+  ``q90`` costs more than 0.3 nats, no rescaling meets both of issue 15's checks: the errors
+  are heavier-tailed than the std's shape;
 * ``power``: the same held-out rows fitted with a three-parameter family
   sigma = sqrt((a * s_ref * (s / s_ref)^gamma)^2 + b^2) (gamma > 1 widens the std's dynamic
   range), applied to the test set: ``gamma`` per output, ``test_cov``, ``nll_excess``.
@@ -99,6 +105,8 @@ def main() -> None:
         sig_ho = calibrated_std(s, a, b)
         z_ho, z_t = np.abs(r / sig_ho), np.abs(rt / st)
         q90_ho = float(np.quantile(z_ho, 0.9) / Z90)            # pooled over outputs, like the test's
+        ml = st * np.sqrt(np.mean((rt / st) ** 2, axis=0))
+        q90 = st * np.quantile(np.abs(rt / st), 0.9, axis=0) / Z90
         power = _fit_power(r, s, w)
         sp = _apply_power(power, raw)
         print(json.dumps({
@@ -108,6 +116,10 @@ def main() -> None:
             "heldout_q90": round(q90_ho, 2), "test_q90": round(float(np.quantile(z_t, 0.9) / Z90), 2),
             "test_rms_z": round(float(np.sqrt(np.mean(z_t ** 2))), 2),
             "nll_excess": round(_nll(rt, st) - _nll_at_rmse(rt), 3),
+            "oracle": {"ml": {"test_cov": round(float(np.mean(np.abs(rt) <= Z90 * ml)), 3),
+                              "nll_excess": round(_nll(rt, ml) - _nll_at_rmse(rt), 3)},
+                       "q90": {"test_cov": round(float(np.mean(np.abs(rt) <= Z90 * q90)), 3),
+                               "nll_excess": round(_nll(rt, q90) - _nll_at_rmse(rt), 3)}},
             "power": {"gamma": [round(float(t[1]), 2) for t, _ in power],
                       "test_cov": round(float(np.mean(np.abs(rt) <= Z90 * sp)), 3),
                       "nll_excess": round(_nll(rt, sp) - _nll_at_rmse(rt), 3)}}), flush=True)

@@ -58,12 +58,15 @@ POLISH_STEPS = 1000
 #: product default (a smooth 2 x 128 SiLU net, full-batch training), a deeper one (steep fronts:
 #: burgers1d), the deeper one trained to convergence of its loss by L-BFGS after AdamW (smooth
 #: outputs: heat2d), and a strongly regularised one for noisy labels (tabular data: California):
-#: dropout 0.1 after every layer, He initialisation, small batches, lr 3e-3.
+#: dropout 0.2 after every layer, He initialisation, small batches, lr 3e-3.  Its rate was 0.1
+#: until session 5: 0.2 lowered the error on held-out pool points of California (3 seeds at
+#: 500, 1,000 and 3,000 labels: 2-7%) and of scikit-learn's diabetes data, never tuned on
+#: (10 of 10 seeds, 3%); docs/results.md, "The noisy candidate".
 DEFAULT_SEARCH_SPACE: tuple[Candidate, ...] = (
     Candidate("default", {}),
     Candidate("deeper", {"hidden": (128, 128, 128)}),
     Candidate("polished", {"hidden": (128, 128, 128), "dropout_layers": "last", "polish_steps": POLISH_STEPS}),
-    Candidate("noisy", {"dropout": 0.1, "dropout_layers": "all", "init_gain": 1.4142135623730951, "lr": 3e-3,
+    Candidate("noisy", {"dropout": 0.2, "dropout_layers": "all", "init_gain": 1.4142135623730951, "lr": 3e-3,
                         "batch_size": 64, "min_steps": 2000, "epochs": 300, "polish_steps": 0}),
 )
 

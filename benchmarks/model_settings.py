@@ -30,6 +30,9 @@ from benchmarks.study.problems import load_problem  # noqa: E402
 HE = math.sqrt(2.0)
 BASE = dict(hidden=(128, 128), activation="silu", dropout=0.05, dropout_layers="last", min_steps=3000, epochs=300,
             batch_size=1024, lr=3e-3, weight_decay=1e-4, init_gain=HE)
+#: the "noisy" candidate of alcore/model/selection.py as it was before session 5 (dropout 0.1)
+NOISY = dict(dropout=0.1, dropout_layers="all", init_gain=HE, lr=3e-3, batch_size=64, min_steps=2000, epochs=300,
+             polish_steps=0)
 SETTINGS = {
     "old": dict(hidden=(100, 100), activation="relu", dropout=0.1, dropout_layers="all", batch_size=64,
                 min_steps=2000, epochs=300, lr=3e-3, weight_decay=1e-4, init_gain=HE),
@@ -63,6 +66,14 @@ SETTINGS = {
     "g06d3pol1k": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), polish_steps=1000),
     "g06d3pol2k": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), polish_steps=2000),
     "g06pol1k": dict(lr=1e-2, init_gain=0.6, polish_steps=1000),
+    # session 5: the "noisy" candidate (California; benchmarks/untuned_noisy.py checks diabetes)
+    "noisy01": dict(NOISY),
+    "noisy02": {**NOISY, "dropout": 0.2},
+    "noisy03": {**NOISY, "dropout": 0.3},
+    "noisy01wd1": {**NOISY, "weight_decay": 1.0},
+    "noisy01wd3": {**NOISY, "weight_decay": 3.0},
+    "noisy01wd10": {**NOISY, "weight_decay": 10.0},
+    "noisy01ens5": {**NOISY, "n_members": 5},
 }
 
 

@@ -105,8 +105,8 @@ def main() -> None:
         sig_ho = calibrated_std(s, a, b)
         z_ho, z_t = np.abs(r / sig_ho), np.abs(rt / st)
         q90_ho = float(np.quantile(z_ho, 0.9) / Z90)            # pooled over outputs, like the test's
-        ml = st * np.sqrt(np.mean((rt / st) ** 2, axis=0))
-        q90 = st * np.quantile(np.abs(rt / st), 0.9, axis=0) / Z90
+        ml = st * np.sqrt(np.mean(z_t ** 2, axis=0))                # the test set's own scales, per output
+        q90 = st * np.quantile(z_t, 0.9, axis=0) / Z90
         power = _fit_power(r, s, w)
         sp = _apply_power(power, raw)
         print(json.dumps({

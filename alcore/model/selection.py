@@ -168,7 +168,8 @@ def select_model(X: np.ndarray, y: np.ndarray, base: Mapping[str, Any],
         n_folds = int(ids.max()) + 1
         n_train = n - n // n_folds
         # a candidate that only adds a polish to one already scored continues from its networks
-        source = unpolished.get(model.training_key(seed)) if model.polish_steps > 0 else None
+        key = model.training_key(seed)
+        source = unpolished.get(key) if model.polish_steps > 0 else None
         cost = (_relative_cost(model, n_train, d, k) if source is None
                 else _polish_cost(model, n_train, d, k)) * (n_folds if only is None else 1)
         if rate is not None and (time.perf_counter() - t0) + rate * cost > budget_s:
@@ -181,7 +182,7 @@ def select_model(X: np.ndarray, y: np.ndarray, base: Mapping[str, Any],
         if source is None:
             rate = dt / cost if rate is None else rate
         if model.polish_steps == 0:
-            unpolished.setdefault(model.training_key(seed), oof)
+            unpolished.setdefault(key, oof)
         score, per = cv_score(y[oof.rows], oof.pred)
         scores.append(CandidateScore(cand.name, params, score, per, dt))
         if best is None or score < best[0]:

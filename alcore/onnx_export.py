@@ -13,6 +13,9 @@ The graph, for ``n_members`` networks of ``L`` layers::
          -> Cast(float64)
     -> Sum / n_members -> Mul(norm_y_std) -> Add(norm_y_mean) -> Y (n, k) float64
 
+With ``arch_per_output`` every member is k networks; network o's output is multiplied by the
+one-hot row e_o (it predicts output o only) before the Sum.
+
 This is ``DropoutMLP.predict`` op for op: standardisation in float64, the network in float32
 (the precision it was trained in), members averaged and un-standardised in float64. The
 normalisation is kept as explicit float64 nodes rather than merged into the float32 weights:
@@ -117,6 +120,7 @@ def build_onnx(state: Mapping[str, np.ndarray], *, metadata: Mapping[str, str] |
     d, k = int(np.asarray(state["arch_input_dim"])), int(np.asarray(state["arch_output_dim"]))
     hidden = [int(h) for h in np.asarray(state["arch_hidden"]).reshape(-1)]
     members = int(np.asarray(state["arch_n_members"]))
+    per_output = bool(int(np.asarray(state.get("arch_per_output", 0)))) and k > 1
     act = ACTIVATION_BUILDERS[_activation_name(state)]
     f64 = lambda key: np.asarray(state[key], dtype=np.float64).reshape(-1)  # noqa: E731
     g = _Graph()
@@ -124,7 +128,7 @@ def build_onnx(state: Mapping[str, np.ndarray], *, metadata: Mapping[str, str] |
                       g.const("x_std", f64("norm_x_std"))], stem="x_standardised")
     h0 = g.op("Cast", [xs], stem="x_float32", to=TP.FLOAT)
     outs = []
-    for j in range(members):
+    for j in range(members * (k if per_output else 1)):
         h = h0
         for li in range(len(hidden) + 1):
             W = np.asarray(state[f"m{j}_W{li}"], dtype=np.float32)
@@ -133,11 +137,14 @@ def build_onnx(state: Mapping[str, np.ndarray], *, metadata: Mapping[str, str] |
                      stem=f"m{j}_layer{li}", transB=1)
             if li < len(hidden):
                 h = act(g, h)
+        if per_output:        # network j computes output j % k only: keep that column
+            h = g.op("Mul", [h, g.const(f"m{j}_output", np.eye(k, dtype=np.float32)[j % k])], stem=f"m{j}_own")
         outs.append(g.op("Cast", [h], stem=f"m{j}_out", to=TP.DOUBLE))
     y = outs[0]
+    if len(outs) > 1:
+        y = g.op("Sum", outs, stem="network_sum")
     if members > 1:
-        y = g.op("Div", [g.op("Sum", outs), g.const("n_members", np.array(float(members)))],
-                 stem="member_mean")
+        y = g.op("Div", [y, g.const("n_members", np.array(float(members)))], stem="member_mean")
     y_std = g.op("Mul", [y, g.const("y_std", f64("norm_y_std"))])
     g.nodes.append(helper.make_node("Add", [y_std, g.const("y_mean", f64("norm_y_mean"))],
                                     [OUTPUT_NAME]))

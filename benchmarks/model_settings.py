@@ -64,6 +64,9 @@ SETTINGS = {
     "probep05": dict(lr=1e-3, init_gain=None, hidden=(128, 128, 128), weight_decay=1e-2, min_steps=5000),
     # the polish (alcore/model/polish.py): L-BFGS on the exact expected-dropout loss after AdamW
     "g06d3pol1k": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), polish_steps=1000),
+    # session 6: one network per output (the "split" candidates of alcore/model/selection.py)
+    "split": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), per_output=True),
+    "splitpol1k": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), polish_steps=1000, per_output=True),
     "g06d3pol2k": dict(lr=1e-2, init_gain=0.6, hidden=(128, 128, 128), polish_steps=2000),
     "g06pol1k": dict(lr=1e-2, init_gain=0.6, polish_steps=1000),
     # session 5: the "noisy" candidate (California; benchmarks/untuned_noisy.py checks diabetes)

@@ -44,13 +44,13 @@ def test_every_activation_of_the_model_table_has_a_builder():
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("members", [1, 3])
-def test_graph_reproduces_predict_for_each_activation_and_ensembles(activation, members):
+@pytest.mark.parametrize("members,per_output", [(1, False), (3, False), (2, True)])
+def test_graph_reproduces_predict_for_each_activation_and_ensembles(activation, members, per_output):
     rng = np.random.default_rng(0)
     lo, hi = np.array([0.0, 300.0, -5.0]), np.array([1.0, 310.0, 5.0])  # offsets and scales
     X = lo + (hi - lo) * rng.random((120, 3))
     y = np.c_[np.sin(4 * X[:, 0]) + 0.1 * X[:, 2], 1e3 + (X[:, 1] - 300) * X[:, 0]]
-    net = fitted_model(X, y, hidden=(12, 10, 6), activation=activation, n_members=members)
+    net = fitted_model(X, y, hidden=(12, 10, 6), activation=activation, n_members=members, per_output=per_output)
     Xt = lo + (hi - lo) * rng.random((300, 3))
     out = _session(build_onnx(net.get_state())).run(None, {"X": Xt})[0]
     _assert_matches(out, net.predict(Xt))

@@ -4,7 +4,7 @@ Why an estimate rather than caps on sizes: a wide network or a large pool is fin
 machine and impossible on a laptop; what matters is whether it fits *this* machine's RAM. The
 figures are lower bounds of what alflow holds at its peak, so a config they refuse cannot run:
 
-* the network: ``n_members`` copies of an MLP ``d -> hidden... -> k`` with
+* the network: ``n_members`` copies (times k with ``per_output``) of an MLP ``d -> hidden... -> k`` with
   ``P = sum(in * out + out)`` float32 parameters, each held :data:`COPIES_PER_PARAMETER` times
   (weights, gradient, AdamW's two moments, the best-epoch snapshot, the exported state), plus
   one training batch of activations (``batch_size * sum(hidden)`` floats, forward, mask and
@@ -56,7 +56,7 @@ def estimate_memory(model: ModelSection, samples: int, d: int, k: int, pool_size
     """Peak-memory lower bound for ``model`` (a ``ModelSection``), ``samples`` MC samples
     (``acquisition.samples``), ``d`` inputs, ``k`` outputs and a pool of ``pool_size`` points."""
     defaults = _model_defaults()
-    members = model.n_members or defaults["n_members"]
+    members = (model.n_members or defaults["n_members"]) * (int(k) if model.per_output else 1)
     batch = model.batch_size or defaults["batch_size"]
     hidden = effective_hidden(model)
     params = network_parameters(d, hidden, k)

@@ -25,7 +25,7 @@ from alcore.config.sections import CampaignConfig
 __all__ = ["MUTABLE_KEYS", "check_resume", "is_mutable"]
 
 # Dotted prefixes: "budget" covers every budget.* key. Not here, on purpose (tests refuse each):
-# oracle.*, pool.*, test.*, campaign.seed, campaign.mode, model.hidden/activation/dropout/n_members/select,
+# oracle.*, pool.*, test.*, campaign.seed, campaign.mode, model.hidden/activation/dropout/n_members/per_output/select,
 # acquisition.strategy/reg/params.
 MUTABLE_KEYS: tuple[str, ...] = (
     "budget",

@@ -247,6 +247,8 @@ class ModelSection(_Section):
     patience: int | None = Field(default=None, ge=1)
     lr_schedule: Literal["cosine", "constant", "none"] | None = None
     n_members: int | None = Field(default=None, ge=1)
+    per_output: bool | None = Field(default=None,
+                                    description="one network per output (k times the training); auto selection tries both")
     polish_steps: int | None = Field(default=None, ge=0, le=STEPS_MAX,
                                      description="L-BFGS iterations after AdamW, repeated every iteration")
     device: str = "auto"

@@ -30,6 +30,13 @@ Design choices, and why (evidence: ``benchmarks/training.py``, ``docs/results.md
   model, and `predict_with_std` applies them.
 * **Library training**: torch autograd and ``torch.optim.AdamW`` on stacked networks
   (:mod:`alcore.model.network`); threads as in :mod:`alcore.model.threads`.
+* **Per-output networks** (``per_output=True``): each member is k networks of the same shape,
+  network o trained on output o alone (a one-hot output weight in the loss) and used only for
+  it — like one GP per output.  One network for all outputs shares its hidden features between
+  them; on burgers1d's four outputs with fronts in different places that cost 8-28% of the
+  error at 550 labels (4 of 4 seeds, held-out pool points: ``python benchmarks/model_settings.py
+  burgers1d 550 g06d3,split 0,1,2,3``), while a 2x wider shared network gained nothing.  They
+  cost k times the training; model selection decides (:mod:`alcore.model.selection`).
 * **No pickle.**  `get_state` gives plain numpy arrays (:mod:`alcore.model.state`).
 """
 from __future__ import annotations
@@ -157,6 +164,7 @@ class DropoutMLP:
     layer only), ``"all"`` (after every hidden layer), or one rate per hidden layer.
     ``n_members > 1`` trains a small ensemble of independently seeded networks: `predict`
     averages them and `sample` pools their MC samples (``T`` split across members).
+    ``per_output=True`` makes every member one network per output (module docstring).
     """
 
     def __init__(self, hidden: Sequence[int] = (128, 128), activation: str = "silu",
@@ -165,7 +173,7 @@ class DropoutMLP:
                  val_fraction: float = 0.1, patience: int = 30, lr_schedule: str = "cosine",
                  seed: int = 0, device: str = "auto", n_members: int = 1, min_steps: int = 3000,
                  dropout_layers: str | Sequence[float] = "last", warm_fraction: float = 0.3,
-                 init_gain: float | None = 0.6, polish_steps: int = 0):
+                 init_gain: float | None = 0.6, polish_steps: int = 0, per_output: bool = False):
         try:
             hidden_t = tuple(int(h) for h in hidden)
         except (TypeError, ValueError) as exc:
@@ -203,6 +211,8 @@ class DropoutMLP:
                              f"got rates {list(rates)}")
         if not isinstance(early_stopping, (bool, np.bool_)):
             raise ValueError(f"early_stopping must be a bool; got {early_stopping!r}")
+        if not isinstance(per_output, (bool, np.bool_)):
+            raise ValueError(f"per_output must be a bool; got {per_output!r}")
         if not (isinstance(val_fraction, (int, float)) and 0.0 <= val_fraction <= 0.5):
             raise ValueError(f"val_fraction must be a number in [0, 0.5]; got {val_fraction!r}")
         if lr_schedule not in LR_SCHEDULES:
@@ -231,6 +241,7 @@ class DropoutMLP:
         self.min_steps = int(min_steps)
         self.warm_fraction = float(warm_fraction)
         self.polish_steps = int(polish_steps)
+        self.per_output = bool(per_output)
         self._device_arg = device
         self.device = _resolve_device(device)
         self._net: StackedMLP | None = None
@@ -259,9 +270,59 @@ class DropoutMLP:
             raise RuntimeError("DropoutMLP is not fitted: call fit() or load_state() first")
 
     def member_layers(self, j: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Member j's layers as (W (out, in), b) float32 tensors (standardised units)."""
+        """Network j's layers as (W (out, in), b) float32 tensors (standardised units): member j,
+        or with ``per_output`` the network of member j // k for output j % k."""
         self._require_fitted()
         return self._net.member_layers(j)
+
+    def networks_per_member(self, k: int) -> int:
+        """k with ``per_output`` (one network per output), else 1."""
+        return k if self.per_output else 1
+
+    def _network_seeds(self, k: int) -> list[int]:
+        g = self.networks_per_member(k)
+        return [seed_int(self.seed, j, 0) if g == 1 else seed_int(self.seed, j, 0, o)
+                for j in range(self.n_members) for o in range(g)]
+
+    def _output_weights(self, k: int, repeats: int) -> torch.Tensor | None:
+        """(repeats * n_members * k, k) one-hot output weights of per-output networks (None: all
+        outputs count), for ``repeats`` stacked copies of the model (cross-validation folds)."""
+        if self.networks_per_member(k) == 1:
+            return None
+        return torch.eye(k).repeat(repeats * self.n_members, 1)
+
+    def _network_layers(self, net: StackedMLP, base: int, j: int, k: int) -> list[tuple[list, int | None]]:
+        """[(layers, output)] of member j of the model whose networks start at stack index
+        ``base``: its one network (output None: all), or its k per-output networks, each with
+        its output layer cut to row o (it computes output o only)."""
+        g = self.networks_per_member(k)
+        if g == 1:
+            return [(net.member_layers(base + j), None)]
+        out = []
+        for o in range(g):
+            layers = net.member_layers(base + j * g + o)
+            W, b = layers[-1]
+            out.append(([*layers[:-1], (W[o:o + 1], b[o:o + 1])], o))
+        return out
+
+    def _plain(self, net: StackedMLP, base: int, j: int, Xt: torch.Tensor, k: int,
+               chunk: int | None = None) -> np.ndarray:
+        """Dropout-off output (n, k) float64 of member j (standardised units)."""
+        parts = self._network_layers(net, base, j, k)
+        if parts[0][1] is None:
+            return mc.plain_forward(parts[0][0], self.activation, Xt, chunk).double().cpu().numpy()
+        out = np.empty((Xt.shape[0], k))
+        for layers, o in parts:
+            out[:, o] = mc.plain_forward(layers, self.activation, Xt, chunk).double().cpu().numpy()[:, 0]
+        return out
+
+    def _mc(self, net: StackedMLP, base: int, j: int, Xt: torch.Tensor, k: int, T: int, seed: int,
+            out: np.ndarray, offset: int, shared_masks: bool = True, chunk_size: int | None = None) -> None:
+        """Fill ``out[:, offset:offset+T]`` (n, ., k) with member j's MC samples (standardised)."""
+        for layers, o in self._network_layers(net, base, j, k):
+            target = out if o is None else out[:, :, o:o + 1]
+            mc.mc_forward(layers, self.activation, self.dropout_rates, Xt, T, seed, shared_masks=shared_masks,
+                          chunk_size=chunk_size, out=target, out_offset=offset)
 
     def hyperparameters(self) -> dict:
         """The constructor arguments that define how this model trains (JSON-able)."""
@@ -270,7 +331,7 @@ class DropoutMLP:
                 "epochs": self.epochs, "batch_size": self.batch_size, "early_stopping": self.early_stopping,
                 "val_fraction": self.val_fraction, "patience": self.patience, "lr_schedule": self.lr_schedule,
                 "n_members": self.n_members, "min_steps": self.min_steps, "warm_fraction": self.warm_fraction,
-                "init_gain": self.init_gain, "polish_steps": self.polish_steps}
+                "init_gain": self.init_gain, "polish_steps": self.polish_steps, "per_output": self.per_output}
 
     # ------------------------------------------------------------------ inputs
     def _to_tensor_x(self, X: np.ndarray) -> torch.Tensor:
@@ -345,25 +406,27 @@ class DropoutMLP:
         if warm:
             self._restandardise(x_mean, x_std, y_mean, y_std)
         else:
-            self._net = self._new_stack(d, k, [seed_int(self.seed, j, 0) for j in range(self.n_members)])
+            self._net = self._new_stack(d, k, self._network_seeds(k))
         self._x_mean, self._x_std, self._y_mean, self._y_std = x_mean, x_std, y_mean, y_std
         Xt = self._to_tensor_x(X)
         yt = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float32, device=self.device)
         M = self.n_members
+        g = self.networks_per_member(k)
         n_val = int(round(self.val_fraction * n)) if self.early_stopping else 0
         n_val = min(n_val, n - 2)
-        train_w = torch.ones(M, n)
+        train_w = torch.ones(M * g, n)
         val_w = None
         if n_val > 0:
-            val_w = torch.zeros(M, n)
+            val_w = torch.zeros(M * g, n)
             for j in range(M):
                 perm = np.random.default_rng(seed_int(self.seed, j, 1, n)).permutation(n)
-                val_w[j, perm[:n_val]] = 1.0
+                val_w[j * g:(j + 1) * g, perm[:n_val]] = 1.0
             train_w = 1.0 - val_w
+        ow = self._output_weights(k, 1)
         with training_threads() as threads:
             res = train_stacked(self._net, Xt, yt, self._settings(n - n_val, warm, seed_int(self.seed, 2, n)),
-                                train_w, val_w, progress)
-            polished = polish_stacked(self._net, Xt, yt, self.polish_steps, train_w)
+                                train_w, val_w, progress, output_weights=ow)
+            polished = polish_stacked(self._net, Xt, yt, self.polish_steps, train_w, ow)
         self._last_report = FitReport(
             epochs_run=res.epochs_run * M, best_epoch=res.best_epoch, best_val_loss=res.best_val_loss,
             final_train_loss=res.final_train_loss, train_time_s=time.perf_counter() - t0,
@@ -377,7 +440,7 @@ class DropoutMLP:
                        continue_from: CrossValidation | None = None) -> CrossValidation:
         """K-fold out-of-fold predictions with this model's settings (the model itself is unchanged).
 
-        All K folds x ``n_members`` networks train as one stack, fold f's networks on the rows
+        All K folds x ``n_members`` (x k per output) networks train as one stack, fold f's networks on the rows
         with ``folds != f``; the normaliser is the full data's (a negligible leak of the held-out
         rows' mean and std, for one shared input scaling).  Returns each row's prediction and raw
         MC std (``T`` shared-mask samples) from the fold that did not see it.  ``only_folds``
@@ -407,23 +470,25 @@ class DropoutMLP:
         Xt = torch.as_tensor((X - x_mean) / x_std, dtype=torch.float32, device=self.device)
         yt = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float32, device=self.device)
         M, K = self.n_members, fold_ids.size
-        w = torch.ones(K * M, n)
+        N = M * self.networks_per_member(k)          # networks per fold
+        w = torch.ones(K * N, n)
         for fi, f in enumerate(fold_ids):
-            w[fi * M:(fi + 1) * M, torch.as_tensor(folds == f)] = 0.0
+            w[fi * N:(fi + 1) * N, torch.as_tensor(folds == f)] = 0.0
+        ow = self._output_weights(k, K)
         training = self.training_key(seed)
         data = _digest(X, y, folds)
         with training_threads():
             if continue_from is None:
-                net = self._new_stack(d, k, [seed_int(self.seed, j, 0) for _ in range(K) for j in range(M)])
+                net = self._new_stack(d, k, [s for _ in range(K) for s in self._network_seeds(k)])
                 n_train = int(np.min([np.sum(folds != f) for f in fold_ids]))
                 settings = self._settings(n_train, False, seed_int(self.seed, 2, n))
                 if settings.patience is not None:
                     settings = TrainSettings(**{**settings.__dict__, "patience": None})
-                train_stacked(net, Xt, yt, settings, w)
-                polish_stacked(net, Xt, yt, self.polish_steps, w)
+                train_stacked(net, Xt, yt, settings, w, output_weights=ow)
+                polish_stacked(net, Xt, yt, self.polish_steps, w, ow)
             else:
                 net = self._continued_stack(continue_from, fold_ids, training, data)
-                polish_stacked(net, Xt, yt, self.polish_steps - continue_from.stack.polish_steps, w)
+                polish_stacked(net, Xt, yt, self.polish_steps - continue_from.stack.polish_steps, w, ow)
         rows_all = np.flatnonzero(np.isin(folds, fold_ids))
         where = np.full(n, -1)
         where[rows_all] = np.arange(rows_all.size)
@@ -437,11 +502,9 @@ class DropoutMLP:
             samples = np.empty((rows.size, T, k))
             off = 0
             for j in range(M):
-                layers = net.member_layers(fi * M + j)
-                acc += mc.plain_forward(layers, self.activation, xr).double().cpu().numpy()
+                acc += self._plain(net, fi * N, j, xr, k)
                 if counts[j]:
-                    mc.mc_forward(layers, self.activation, self.dropout_rates, xr, counts[j],
-                                  seed_int(seed, j), out=samples, out_offset=off)
+                    self._mc(net, fi * N, j, xr, k, counts[j], seed_int(seed, j), samples, off)
                     off += counts[j]
             pred[where[rows]] = acc / M * y_std + y_mean
             std[where[rows]] = samples.std(axis=1) * y_std
@@ -496,8 +559,7 @@ class DropoutMLP:
         Xt = self._to_tensor_x(X)
         acc = None
         for j in range(self.n_members):
-            out = mc.plain_forward(self._net.member_layers(j), self.activation, Xt, _PREDICT_CHUNK)
-            out = out.double().cpu().numpy()
+            out = self._plain(self._net, 0, j, Xt, self.output_dim, _PREDICT_CHUNK)
             acc = out if acc is None else acc + out
         ys = acc / self.n_members
         return ys if standardised else ys * self._y_std + self._y_mean
@@ -530,8 +592,8 @@ class DropoutMLP:
             if Tj == 0:
                 continue
             member_seed = int(seed) if m == 1 else seed_int(seed, j)
-            mc.mc_forward(self._net.member_layers(j), self.activation, self.dropout_rates, Xt, Tj, member_seed,
-                          shared_masks=shared_masks, chunk_size=chunk_size, out=out, out_offset=off)
+            self._mc(self._net, 0, j, Xt, self.output_dim, Tj, member_seed, out, off,
+                     shared_masks=shared_masks, chunk_size=chunk_size)
             off += Tj
         if not standardised:
             out *= self._y_std.astype(dtype)
@@ -570,7 +632,7 @@ class DropoutMLP:
     def architecture(self) -> state_fmt.Architecture:
         self._require_fitted()
         return state_fmt.Architecture(self.hidden, self.activation, self.dropout_rates, self.n_members,
-                                      self.input_dim, self.output_dim)
+                                      self.input_dim, self.output_dim, self.per_output and self.output_dim > 1)
 
     def get_state(self) -> dict[str, np.ndarray]:
         """Everything needed to rebuild the model, as plain numpy arrays (no pickle)."""
@@ -621,7 +683,7 @@ class DropoutMLP:
                     n_members=arch.n_members, min_steps=opt("hp_min_steps", 0, int),
                     warm_fraction=opt("hp_warm_fraction", 1.0, float),
                     init_gain=None if not np.isfinite(opt("hp_init_gain", np.nan, float)) else float(state["hp_init_gain"]),
-                    polish_steps=opt("hp_polish_steps", 0, int))
+                    polish_steps=opt("hp_polish_steps", 0, int), per_output=arch.per_output)
         model.load_state(state)
         return model
 
@@ -629,7 +691,7 @@ class DropoutMLP:
         """Load weights, normaliser and calibration (e.g. the previous iteration's, for a warm start).
 
         The architecture in ``state`` must match this model's (hidden sizes, activation, dropout
-        layout, number of members); training hyperparameters stay those of this model.
+        layout, number of members, per-output networks); training hyperparameters stay those of this model.
         """
         arch = state_fmt.architecture_of(state)
         if arch.hidden != self.hidden:
@@ -638,6 +700,9 @@ class DropoutMLP:
             raise ValueError(f"state arch_activation {arch.activation!r} does not match the model's {self.activation!r}")
         if arch.n_members != self.n_members:
             raise ValueError(f"state arch_n_members {arch.n_members} does not match the model's {self.n_members}")
+        if arch.per_output != (self.per_output and arch.output_dim > 1):
+            raise ValueError(f"state arch_per_output {int(arch.per_output)} does not match the model's "
+                             f"per_output={self.per_output}")
         if not np.allclose(arch.dropout_layers, self.dropout_rates):
             raise ValueError(f"state arch_dropout_layers {list(arch.dropout_layers)} does not match the model's "
                              f"{list(self.dropout_rates)}")
@@ -658,4 +723,5 @@ class DropoutMLP:
 
     def __repr__(self) -> str:
         return (f"DropoutMLP(hidden={self.hidden}, activation={self.activation!r}, dropout={self.dropout}, "
-                f"dropout_layers={self.dropout_layers!r}, n_members={self.n_members}, fitted={self.is_fitted})")
+                f"dropout_layers={self.dropout_layers!r}, n_members={self.n_members}, per_output={self.per_output}, "
+                f"fitted={self.is_fitted})")

@@ -28,7 +28,7 @@ import torch
 from alcore import mc
 from alcore.model.activations import get_activation
 
-__all__ = ["StackedMLP", "TrainSettings", "TrainResult", "gather_rows", "train_stacked"]
+__all__ = ["StackedMLP", "TrainSettings", "TrainResult", "gather_rows", "output_mean", "train_stacked"]
 
 #: progress(epoch, n_epochs, train_loss, val_loss) — the campaign's hook signature
 ProgressFn = Callable[[int, int, float, float], None]
@@ -203,9 +203,18 @@ def _adam_kwargs() -> dict:
 _ADAM_KW = _adam_kwargs()
 
 
-def _weighted_mse(out: torch.Tensor, Y: torch.Tensor, w: torch.Tensor, wsum: torch.Tensor) -> torch.Tensor:
-    """Per-network weighted MSE (M,): sum_i w_mi * mean_k (out - y)^2 / sum_i w_mi."""
-    return ((out - Y).pow(2).mean(dim=2) * w).sum(dim=1) / wsum
+def _weighted_mse(out: torch.Tensor, Y: torch.Tensor, w: torch.Tensor, wsum: torch.Tensor,
+                  output_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-network weighted MSE (M,): sum_i w_mi * mean_k (out - y)^2 / sum_i w_mi, the mean
+    over outputs weighted by ``output_weights`` (M, k) when given (see `train_stacked`)."""
+    return (output_mean((out - Y).pow(2), output_weights) * w).sum(dim=1) / wsum
+
+
+def output_mean(per_output: torch.Tensor, output_weights: torch.Tensor | None) -> torch.Tensor:
+    """(M, m, k) -> (M, m): the mean over outputs, or their ``output_weights`` (M, k)-weighted mean."""
+    if output_weights is None:
+        return per_output.mean(dim=2)
+    return (per_output * output_weights.unsqueeze(1)).sum(dim=2) / output_weights.sum(dim=1, keepdim=True)
 
 
 def gather_rows(X: torch.Tensor, Y: torch.Tensor, M: int, row_weights: torch.Tensor | None = None
@@ -233,12 +242,14 @@ def gather_rows(X: torch.Tensor, Y: torch.Tensor, M: int, row_weights: torch.Ten
 
 def train_stacked(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, settings: TrainSettings,
                   row_weights: torch.Tensor | None = None, val_weights: torch.Tensor | None = None,
-                  progress: ProgressFn | None = None) -> TrainResult:
+                  progress: ProgressFn | None = None, output_weights: torch.Tensor | None = None) -> TrainResult:
     """Train every network of ``net`` in place on its weighted rows of (X, Y).
 
     ``row_weights`` (M, n), default all ones.  ``val_weights`` (M, n): rows whose dropout-off
     loss is tracked once per epoch; with ``settings.patience`` training stops when no network
     improved for that many epochs, and every network gets back its best weights.
+    ``output_weights`` (M, k), default all ones: how much each output counts in a network's
+    loss (a one-hot row: the network learns that output alone — per-output networks).
     """
     t0 = time.perf_counter()
     M = net.n_stack
@@ -255,6 +266,7 @@ def train_stacked(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, settings: T
     # bias-free decay group, without a second tensor).  fused=True: one kernel per step on CPU.
     opt = torch.optim.Adam([theta], lr=settings.lr, betas=(0.9, 0.999), eps=1e-8, **_ADAM_KW)
     decay = net.decay_mask
+    ow = None if output_weights is None else output_weights.to(dev, torch.float32)
     has_val = val_weights is not None and bool((val_weights > 0).any())
     if has_val:
         vw = val_weights.to(dev, torch.float32)
@@ -282,7 +294,7 @@ def train_stacked(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, settings: T
             masks = [mc.dropout_mask((M, c, width), p, gen, dev) if p > 0 else None
                      for width, p in zip(net.widths, rates)]
             wsum = wb.sum(dim=1).clamp_min(1e-12)
-            loss_m = _weighted_mse(net.forward(xb, masks, flat=theta), yb, wb, wsum)
+            loss_m = _weighted_mse(net.forward(xb, masks, flat=theta), yb, wb, wsum, ow)
             lr = _lr_at(settings, step)
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -297,7 +309,7 @@ def train_stacked(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, settings: T
         val = float("nan")
         if has_val:
             with torch.no_grad():
-                vl = _weighted_mse(net.forward(X_all), Y_all, vw, vsum)
+                vl = _weighted_mse(net.forward(X_all), Y_all, vw, vsum, ow)
             improved = vl < best_val
             if bool(improved.any()):
                 bad = 0

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
-from alcore.model.network import StackedMLP, gather_rows
+from alcore.model.network import StackedMLP, gather_rows, output_mean
 
 __all__ = ["PolishResult", "expected_dropout_loss", "polish_stacked"]
 
@@ -48,23 +48,26 @@ class PolishResult:
 
 
 def expected_dropout_loss(net: StackedMLP, flat: torch.Tensor, X: torch.Tensor, Y: torch.Tensor,
-                          w: torch.Tensor) -> torch.Tensor:
+                          w: torch.Tensor, output_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Per-network expected loss over last-layer dropout masks (M,), for parameters ``flat``.
 
     X (M, m, d) or (m, d); Y (M, m, k) or (m, k); w (M, m) row weights (0: not this network's
-    row).  Per network: sum_i w_i * mean_j E_m[(f_j(x_i; m) - y_ij)^2] / sum_i w_i."""
+    row); ``output_weights`` (M, k) as in :func:`alcore.model.network.train_stacked`.
+    Per network: sum_i w_i * mean_j E_m[(f_j(x_i; m) - y_ij)^2] / sum_i w_i (the mean over
+    outputs j weighted by ``output_weights``)."""
     Ws, bs = net.views(flat)
     h = net.last_hidden(X, None, flat)                                          # (M, m, H)
     out = torch.baddbmm(bs[-1].unsqueeze(1), h, Ws[-1].transpose(1, 2))         # (M, m, k)
     p = net.dropout[-1]
-    per_row = (out - Y).pow(2).mean(dim=2)                                      # (M, m)
+    per_row = output_mean((out - Y).pow(2), output_weights)                     # (M, m)
     if p > 0:
-        per_row = per_row + (p / (1.0 - p)) * torch.matmul(h.pow(2), Ws[-1].pow(2).transpose(1, 2)).mean(dim=2)
+        ridge = torch.matmul(h.pow(2), Ws[-1].pow(2).transpose(1, 2))          # (M, m, k)
+        per_row = per_row + (p / (1.0 - p)) * output_mean(ridge, output_weights)
     return (per_row * w).sum(dim=1) / w.sum(dim=1).clamp_min(1e-12)
 
 
-def _polish_one(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, w: torch.Tensor, steps: int
-                ) -> tuple[int, float, float]:
+def _polish_one(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, w: torch.Tensor, steps: int,
+                ow: torch.Tensor | None) -> tuple[int, float, float]:
     """L-BFGS on a one-network stack in place; (iterations, loss before, loss after)."""
     start = net.theta.detach().clone()
     theta = start.clone().requires_grad_(True)
@@ -74,27 +77,29 @@ def _polish_one(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, w: torch.Tens
 
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
-        loss = expected_dropout_loss(net, theta, X, Y, w).sum()
+        loss = expected_dropout_loss(net, theta, X, Y, w, ow).sum()
         loss.backward()
         return loss
 
     with torch.no_grad():
-        before = float(expected_dropout_loss(net, start, X, Y, w).sum())
+        before = float(expected_dropout_loss(net, start, X, Y, w, ow).sum())
     opt.step(closure)
     with torch.no_grad():
-        after = float(expected_dropout_loss(net, theta.detach(), X, Y, w).sum())
+        after = float(expected_dropout_loss(net, theta.detach(), X, Y, w, ow).sum())
         ok = bool(torch.isfinite(theta).all()) and after <= before        # NaN compares False
         net.theta.copy_(theta.detach() if ok else start)
     return int(opt.state[theta].get("n_iter", 0)), before, (after if ok else before)
 
 
 def polish_stacked(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, steps: int,
-                   row_weights: torch.Tensor | None = None) -> PolishResult:
+                   row_weights: torch.Tensor | None = None,
+                   output_weights: torch.Tensor | None = None) -> PolishResult:
     """Minimise `expected_dropout_loss` of every network of ``net`` in place by L-BFGS.
 
     ``steps``: the most L-BFGS iterations per network (strong-Wolfe line search; history 20:
     50 cost 40% more time per iteration at 800 rows for a slightly lower loss);
-    ``row_weights`` (M, n) as in :func:`alcore.model.network.train_stacked`.  Each network has
+    ``row_weights`` (M, n) and ``output_weights`` (M, k) as in
+    :func:`alcore.model.network.train_stacked`.  Each network has
     its own optimiser: one L-BFGS over the sum would share line-search steps between the folds
     of a cross-validation, so a fold's weights would depend on the labels it holds out.  A
     polish that would raise a network's loss (or make it non-finite) is not kept for it.
@@ -110,7 +115,8 @@ def polish_stacked(net: StackedMLP, X: torch.Tensor, Y: torch.Tensor, steps: int
     for j in range(net.n_stack):
         one = net.select([j])
         Xj, Yj = (Xg[j], Yg[j]) if Xg.dim() == 3 else (Xg, Yg)
-        it, b, a = _polish_one(one, Xj, Yj, w[j:j + 1], steps)
+        it, b, a = _polish_one(one, Xj, Yj, w[j:j + 1], steps,
+                               None if output_weights is None else output_weights[j:j + 1].to(w))
         iterations, before, after = max(iterations, it), before + b, after + a
         with torch.no_grad():
             for dst, src in zip([*net.W, *net.b], [*one.W, *one.b]):

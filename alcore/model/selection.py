@@ -22,6 +22,9 @@ Shared training: a candidate that differs from an earlier one only by its L-BFGS
 ("polished" = "deeper" + 1,000 iterations) continues from that candidate's trained fold
 networks (`DropoutMLP.cross_validate`'s ``continue_from``): the same scores, without a second
 AdamW run (``benchmarks/training.py --parts polish_sharing`` measures the saving).
+
+Per-output candidates ("split", "split_polished": one network per output) are left out when
+the data have one output: they would train the same networks as "deeper" and "polished".
 """
 from __future__ import annotations
 
@@ -35,8 +38,8 @@ import numpy as np
 
 from alcore.model.dropout_mlp import CrossValidation, DropoutMLP, seed_int
 
-__all__ = ["Candidate", "DEFAULT_SEARCH_SPACE", "FULL_CV_MAX_N", "POLISH_STEPS", "CandidateScore", "Selection", "kfold_ids",
-           "select_model", "cv_score"]
+__all__ = ["Candidate", "DEFAULT_SEARCH_SPACE", "FULL_CV_MAX_N", "POLISH_STEPS", "CandidateScore", "Selection", "applicable",
+           "kfold_ids", "select_model", "cv_score"]
 
 #: above this many labels a tuning trains one fold (a hold-out of n/K rows), not all K
 FULL_CV_MAX_N = 300
@@ -61,14 +64,26 @@ POLISH_STEPS = 1000
 #: dropout 0.2 after every layer, He initialisation, small batches, lr 3e-3.  Its rate was 0.1
 #: until session 5: 0.2 lowered the error on held-out pool points of California (3 seeds at
 #: 500, 1,000 and 3,000 labels: 2-7%) and of scikit-learn's diabetes data, never tuned on
-#: (10 of 10 seeds, 3%); docs/results.md, "The noisy candidate".
+#: (10 of 10 seeds, 3%); docs/results.md, "The noisy candidate".  Session 6 added "deeper"
+#: and "polished" with one network per output ("split", "split_polished"; DropoutMLP's
+#: ``per_output``): outputs whose hard regions differ (burgers1d's fronts) stop competing for
+#: one set of hidden features; docs/results.md, "Per-output networks".  Last in the list: at k
+#: times the cost they are the first the time budget drops.
 DEFAULT_SEARCH_SPACE: tuple[Candidate, ...] = (
     Candidate("default", {}),
     Candidate("deeper", {"hidden": (128, 128, 128)}),
     Candidate("polished", {"hidden": (128, 128, 128), "dropout_layers": "last", "polish_steps": POLISH_STEPS}),
     Candidate("noisy", {"dropout": 0.2, "dropout_layers": "all", "init_gain": 1.4142135623730951, "lr": 3e-3,
                         "batch_size": 64, "min_steps": 2000, "epochs": 300, "polish_steps": 0}),
+    Candidate("split", {"hidden": (128, 128, 128), "per_output": True}),
+    Candidate("split_polished", {"hidden": (128, 128, 128), "dropout_layers": "last", "polish_steps": POLISH_STEPS,
+                                 "per_output": True}),
 )
+
+
+def applicable(space: Sequence[Candidate], n_outputs: int) -> tuple[Candidate, ...]:
+    """The candidates that differ for ``n_outputs`` outputs: per-output ones need two or more."""
+    return tuple(c for c in space if n_outputs > 1 or not c.params.get("per_output", False))
 
 
 @dataclass
@@ -129,8 +144,12 @@ def cv_score(y: np.ndarray, pred: np.ndarray) -> tuple[float, list[float]]:
 def _relative_cost(model: DropoutMLP, n: int, d: int, k: int) -> float:
     """Training work in units of (weights x rows x passes); an L-BFGS iteration of the polish
     evaluates the full-batch loss about 1.25 times (line search), an AdamW step once per batch."""
-    return _flops(model, d, k) * model.steps_for(n) * min(model.batch_for(n), n) * model.n_members \
+    return _flops(model, d, k) * model.steps_for(n) * min(model.batch_for(n), n) * _networks(model, k) \
         + _polish_cost(model, n, d, k)
+
+
+def _networks(model: DropoutMLP, k: int) -> int:
+    return model.n_members * model.networks_per_member(k)
 
 
 def _flops(model: DropoutMLP, d: int, k: int) -> int:
@@ -140,14 +159,15 @@ def _flops(model: DropoutMLP, d: int, k: int) -> int:
 
 def _polish_cost(model: DropoutMLP, n: int, d: int, k: int) -> float:
     """`_relative_cost` of the polish alone (a candidate continued from an unpolished one)."""
-    return _flops(model, d, k) * 1.25 * model.polish_steps * n * model.n_members
+    return _flops(model, d, k) * 1.25 * model.polish_steps * n * _networks(model, k)
 
 
 def select_model(X: np.ndarray, y: np.ndarray, base: Mapping[str, Any],
                  space: Sequence[Candidate] = DEFAULT_SEARCH_SPACE, *, folds: int = 5,
                  budget_s: float = math.inf, seed: int = 0, T: int = 50, device: str = "cpu",
                  full_cv_max_n: int = FULL_CV_MAX_N) -> Selection:
-    """Score every candidate (``base`` kwargs, then the candidate's) by K-fold CV; return the best."""
+    """Score every `applicable` candidate (``base`` kwargs, then the candidate's) by K-fold CV;
+    return the best."""
     if not space:
         raise ValueError("the search space is empty")
     t0 = time.perf_counter()
@@ -155,6 +175,7 @@ def select_model(X: np.ndarray, y: np.ndarray, base: Mapping[str, Any],
     y = np.asarray(y, float).reshape(len(X), -1)
     n, d = X.shape
     k = y.shape[1]
+    space = applicable(space, k) or tuple(space)
     ids = kfold_ids(n, folds, seed)
     only = None if n <= full_cv_max_n else [0]
     scores: list[CandidateScore] = []

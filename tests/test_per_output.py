@@ -143,3 +143,31 @@ def test_output_weights_only_count_the_chosen_outputs_in_the_loss():
     ow = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     assert torch.equal(_weighted_mse(out, Y, w, w.sum(1), ow), torch.tensor([1.0, 9.0]))
     assert torch.allclose(_weighted_mse(out, Y, w, w.sum(1)), torch.tensor([14 / 3, 14 / 3]))
+
+
+def test_status_names_per_output_networks():
+    from alcore.surrogate.selection_record import architecture_text
+
+    params = {"hidden": [128, 128, 128], "activation": "silu", "dropout": 0.05, "polish_steps": 1000}
+    assert architecture_text({**params, "per_output": True}) == \
+        "3x128 silu, dropout 0.05, one per output, L-BFGS polish 1000"
+    assert "per output" not in architecture_text({**params, "per_output": False})
+
+
+def test_a_campaign_fit_that_chooses_per_output_networks_stores_reloads_and_warm_starts():
+    """fit_surrogate choosing the split candidate: its state (format 3) rebuilds a model that
+    predicts identically, and the next train step warm-starts from it (same architecture)."""
+    from alcore.model.fit import SurrogateSettings, fit_surrogate
+    from alcore.model.selection import Candidate
+
+    X, y = _data(100)
+    settings = SurrogateSettings(model=dict(hidden=(8, 8), min_steps=60, epochs=1, device="cpu"),
+                                 search_space=(Candidate("split", {"per_output": True}),),
+                                 folds=3, calibration_T=4)
+    first = fit_surrogate(X[:90], y[:90], settings, seed=1)
+    assert first.choice["name"] == "split" and first.model.per_output and first.model._net.n_stack == 3
+    st = first.model.get_state()
+    back = DropoutMLP.from_state(st, device="cpu")
+    assert np.array_equal(back.predict(X), first.model.predict(X))
+    second = fit_surrogate(X, y, settings, seed=1, previous_state=st, previous_choice=first.choice)
+    assert second.warm_start and not second.retuned and second.model.per_output

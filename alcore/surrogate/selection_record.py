@@ -77,7 +77,8 @@ def candidates_text(cv: Mapping[str, Any]) -> str:
 
 
 def architecture_text(params: Mapping[str, Any]) -> str:
-    """``3x128 silu, dropout 0.05, L-BFGS polish 1000``: the network of a choice's hyperparameters."""
+    """``3x128 silu, dropout 0.05, one per output, L-BFGS polish 1000``: the network of a choice's
+    hyperparameters."""
     hidden = params.get("hidden") or []
     if hidden and len(set(hidden)) == 1:
         net = f"{len(hidden)}x{hidden[0]}"
@@ -87,6 +88,7 @@ def architecture_text(params: Mapping[str, Any]) -> str:
     polish = params.get("polish_steps") or 0
     return (f"{net} {params.get('activation', '?')}, dropout {_f(params.get('dropout'))}"
             + (f", {members} members" if members > 1 else "")
+            + (", one per output" if params.get("per_output") else "")
             + (f", L-BFGS polish {polish}" if polish else ""))
 
 

@@ -33,9 +33,10 @@ Design choices, and why (evidence: ``benchmarks/training.py``, ``docs/results.md
 * **Per-output networks** (``per_output=True``): each member is k networks of the same shape,
   network o trained on output o alone (a one-hot output weight in the loss) and used only for
   it — like one GP per output.  One network for all outputs shares its hidden features between
-  them; on burgers1d's four outputs with fronts in different places that cost 8-28% of the
-  error at 550 labels (4 of 4 seeds, held-out pool points: ``python benchmarks/model_settings.py
-  burgers1d 550 g06d3,split 0,1,2,3``), while a 2x wider shared network gained nothing.  They
+  them; on burgers1d's four outputs, with fronts in different places, per-output networks had
+  5-30% less error at 550 labels (mean 15%, 4 of 4 seeds, held-out pool points: ``python
+  benchmarks/model_settings.py burgers1d 550 g06d3,split 0,1,2,3``), while a 2x wider shared
+  network gained nothing.  They
   cost k times the training; model selection decides (:mod:`alcore.model.selection`).
 * **No pickle.**  `get_state` gives plain numpy arrays (:mod:`alcore.model.state`).
 """

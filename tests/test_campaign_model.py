@@ -17,11 +17,12 @@ import pytest
 
 from alcore import campaign
 from alcore.config import load_config
-from alcore.model.selection import DEFAULT_SEARCH_SPACE
+from alcore.model.selection import DEFAULT_SEARCH_SPACE, applicable
 from alcore.store import CampaignStore
 from campaign_helpers import counting_config, write_toml
 
-CANDIDATES = [c.name for c in DEFAULT_SEARCH_SPACE]
+#: the counting oracle has one output: the per-output candidates are left out
+CANDIDATES = [c.name for c in applicable(DEFAULT_SEARCH_SPACE, 1)]
 
 
 def _auto_cfg(folder: Path, **sections):

@@ -9,7 +9,8 @@ import torch
 
 from alcore.config.sections import ModelSection
 from alcore.model import DropoutMLP
-from alcore.model.selection import DEFAULT_SEARCH_SPACE, _relative_cost, applicable, cv_score, kfold_ids, select_model
+from alcore.model.selection import (DEFAULT_SEARCH_SPACE, Candidate, _relative_cost, applicable, cv_score, kfold_ids,
+                                    select_model)
 
 KW = dict(hidden=(16, 16), min_steps=150, epochs=1, seed=3, device="cpu")
 
@@ -99,9 +100,8 @@ def test_continued_polish_of_per_output_networks_equals_training_from_scratch(mo
 
     X, y = _data(60)
     base = dict(hidden=(8, 8), min_steps=60, epochs=1, device="cpu")
-    space = [c for c in DEFAULT_SEARCH_SPACE if c.name in ("split", "split_polished")]
-    space = [type(c)(c.name, {**c.params, "hidden": (8, 8), **({"polish_steps": 20} if c.params.get("polish_steps") else {})})
-             for c in space]
+    space = [Candidate("split", {"hidden": (8, 8), "per_output": True}),
+             Candidate("split_polished", {"hidden": (8, 8), "polish_steps": 20, "per_output": True})]
     trainings = []
     real = dm.train_stacked
     monkeypatch.setattr(dm, "train_stacked", lambda *a, **kw: (trainings.append(1), real(*a, **kw))[1])
@@ -158,7 +158,6 @@ def test_a_campaign_fit_that_chooses_per_output_networks_stores_reloads_and_warm
     """fit_surrogate choosing the split candidate: its state (format 3) rebuilds a model that
     predicts identically, and the next train step warm-starts from it (same architecture)."""
     from alcore.model.fit import SurrogateSettings, fit_surrogate
-    from alcore.model.selection import Candidate
 
     X, y = _data(100)
     settings = SurrogateSettings(model=dict(hidden=(8, 8), min_steps=60, epochs=1, device="cpu"),

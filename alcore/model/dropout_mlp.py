@@ -36,8 +36,8 @@ Design choices, and why (evidence: ``benchmarks/training.py``, ``docs/results.md
   them; on burgers1d's four outputs, with fronts in different places, per-output networks had
   5-30% less error at 550 labels (mean 15%, 4 of 4 seeds, held-out pool points: ``python
   benchmarks/model_settings.py burgers1d 550 g06d3,split 0,1,2,3``), while a 2x wider shared
-  network gained nothing.  They
-  cost k times the training; model selection decides (:mod:`alcore.model.selection`).
+  network gained nothing.  They cost k times the training; model selection decides
+  (:mod:`alcore.model.selection`).
 * **No pickle.**  `get_state` gives plain numpy arrays (:mod:`alcore.model.state`).
 """
 from __future__ import annotations
@@ -280,6 +280,15 @@ class DropoutMLP:
         """k with ``per_output`` (one network per output), else 1."""
         return k if self.per_output else 1
 
+    def n_networks(self, k: int) -> int:
+        """Networks one fitted model of this kind holds for k outputs (members x per member)."""
+        return self.n_members * self.networks_per_member(k)
+
+    def splits_outputs(self, k: int) -> bool:
+        """Whether, for k outputs, each member really is several networks (per_output and k > 1):
+        what a state's ``arch_per_output`` records."""
+        return self.networks_per_member(k) > 1
+
     def _network_seeds(self, k: int) -> list[int]:
         g = self.networks_per_member(k)
         return [seed_int(self.seed, j, 0) if g == 1 else seed_int(self.seed, j, 0, o)
@@ -415,10 +424,10 @@ class DropoutMLP:
         g = self.networks_per_member(k)
         n_val = int(round(self.val_fraction * n)) if self.early_stopping else 0
         n_val = min(n_val, n - 2)
-        train_w = torch.ones(M * g, n)
+        train_w = torch.ones(self.n_networks(k), n)
         val_w = None
         if n_val > 0:
-            val_w = torch.zeros(M * g, n)
+            val_w = torch.zeros(self.n_networks(k), n)
             for j in range(M):
                 perm = np.random.default_rng(seed_int(self.seed, j, 1, n)).permutation(n)
                 val_w[j * g:(j + 1) * g, perm[:n_val]] = 1.0
@@ -471,7 +480,7 @@ class DropoutMLP:
         Xt = torch.as_tensor((X - x_mean) / x_std, dtype=torch.float32, device=self.device)
         yt = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float32, device=self.device)
         M, K = self.n_members, fold_ids.size
-        N = M * self.networks_per_member(k)          # networks per fold
+        N = self.n_networks(k)                        # networks per fold
         w = torch.ones(K * N, n)
         for fi, f in enumerate(fold_ids):
             w[fi * N:(fi + 1) * N, torch.as_tensor(folds == f)] = 0.0
@@ -633,7 +642,7 @@ class DropoutMLP:
     def architecture(self) -> state_fmt.Architecture:
         self._require_fitted()
         return state_fmt.Architecture(self.hidden, self.activation, self.dropout_rates, self.n_members,
-                                      self.input_dim, self.output_dim, self.per_output and self.output_dim > 1)
+                                      self.input_dim, self.output_dim, self.splits_outputs(self.output_dim))
 
     def get_state(self) -> dict[str, np.ndarray]:
         """Everything needed to rebuild the model, as plain numpy arrays (no pickle)."""
@@ -701,7 +710,7 @@ class DropoutMLP:
             raise ValueError(f"state arch_activation {arch.activation!r} does not match the model's {self.activation!r}")
         if arch.n_members != self.n_members:
             raise ValueError(f"state arch_n_members {arch.n_members} does not match the model's {self.n_members}")
-        if arch.per_output != (self.per_output and arch.output_dim > 1):
+        if arch.per_output != self.splits_outputs(arch.output_dim):
             raise ValueError(f"state arch_per_output {int(arch.per_output)} does not match the model's "
                              f"per_output={self.per_output}")
         if not np.allclose(arch.dropout_layers, self.dropout_rates):

@@ -149,7 +149,7 @@ def _same_architecture(state: Mapping[str, np.ndarray], model: DropoutMLP, d: in
         return False
     return (arch.hidden == model.hidden and arch.activation == model.activation
             and arch.n_members == model.n_members and arch.input_dim == d and arch.output_dim == k
-            and arch.per_output == (model.per_output and k > 1)
+            and arch.per_output == model.splits_outputs(k)
             and np.allclose(arch.dropout_layers, model.dropout_rates))
 
 

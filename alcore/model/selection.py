@@ -144,12 +144,8 @@ def cv_score(y: np.ndarray, pred: np.ndarray) -> tuple[float, list[float]]:
 def _relative_cost(model: DropoutMLP, n: int, d: int, k: int) -> float:
     """Training work in units of (weights x rows x passes); an L-BFGS iteration of the polish
     evaluates the full-batch loss about 1.25 times (line search), an AdamW step once per batch."""
-    return _flops(model, d, k) * model.steps_for(n) * min(model.batch_for(n), n) * _networks(model, k) \
+    return _flops(model, d, k) * model.steps_for(n) * min(model.batch_for(n), n) * model.n_networks(k) \
         + _polish_cost(model, n, d, k)
-
-
-def _networks(model: DropoutMLP, k: int) -> int:
-    return model.n_members * model.networks_per_member(k)
 
 
 def _flops(model: DropoutMLP, d: int, k: int) -> int:
@@ -159,7 +155,7 @@ def _flops(model: DropoutMLP, d: int, k: int) -> int:
 
 def _polish_cost(model: DropoutMLP, n: int, d: int, k: int) -> float:
     """`_relative_cost` of the polish alone (a candidate continued from an unpolished one)."""
-    return _flops(model, d, k) * 1.25 * model.polish_steps * n * _networks(model, k)
+    return _flops(model, d, k) * 1.25 * model.polish_steps * n * model.n_networks(k)
 
 
 def select_model(X: np.ndarray, y: np.ndarray, base: Mapping[str, Any],

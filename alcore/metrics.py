@@ -7,7 +7,10 @@ free), RMSE/MAE are in original units.
 With a predictive std, two checks of the uncertainty (issue 15): the Gaussian NLL (mean per
 point, nats) and the coverage of the central 90% interval ``|y - mean| <= 1.645 std`` — a
 calibrated model covers about 90% of test points, and its NLL is close to that of a Gaussian
-whose std is the observed RMSE, ``nll_at_rmse = 0.5 log(2 pi RMSE^2) + 0.5``.
+whose std is the observed RMSE, ``nll_at_rmse = 0.5 log(2 pi RMSE^2) + 0.5``.  With ``dof``
+(a calibrated model's Student-t degrees of freedom, :mod:`alcore.predictive`) the NLL is the
+t's and the interval is ``|y - mean| <= interval_z(dof) * std`` (1.359 std for dof 3); the
+reference stays the Gaussian at the RMSE.
 """
 from __future__ import annotations
 
@@ -17,19 +20,22 @@ from collections.abc import Sequence
 import numpy as np
 
 from alcore._util import as_2d
+from alcore.predictive import check_dof, interval_z, log_density
 
 #: half-width of the central 90% interval of a standard normal
 Z90 = 1.6448536269514722
 
 
-def regression_metrics(y_true, y_pred, y_std=None, output_names: Sequence[str] | None = None) -> dict:
+def regression_metrics(y_true, y_pred, y_std=None, output_names: Sequence[str] | None = None,
+                       dof: float | None = None) -> dict:
     """RMSE, MAE and R² per output plus their means; Gaussian NLL when ``y_std`` is given.
 
     Returns ``{"n": int, "output_names": [...], "rmse": float, "rmse_per_output": [...], ...}``
     with keys ``rmse``, ``mae``, ``r2`` and, with ``y_std``, ``nll`` (mean negative log density
     per point and output), ``coverage90`` (share of points inside the central 90% interval) and
     ``nll_at_rmse`` (the NLL a Gaussian with std = the observed RMSE would get), each also
-    ``*_per_output``.  R² of a constant target (zero variance) is defined, not NaN: 1 for
+    ``*_per_output``.  ``dof`` (None or inf: Gaussian) is the predictive's Student-t degrees of
+    freedom; ``y_std`` is its standard deviation either way.  R² of a constant target (zero variance) is defined, not NaN: 1 for
     an exact fit, 0 otherwise, so that the result stays JSON-serialisable.
     """
     yt = as_2d("y_true", y_true)
@@ -73,11 +79,12 @@ def regression_metrics(y_true, y_pred, y_std=None, output_names: Sequence[str] |
             raise ValueError(f"y_std has shape {s.shape} but y_true has {yt.shape}")
         if not np.all(np.isfinite(s)) or np.any(s <= 0):
             raise ValueError("y_std must be finite and > 0")
-        nll = 0.5 * np.log(2 * math.pi * s ** 2) + 0.5 * (err / s) ** 2
+        nu = math.inf if dof is None else check_dof(dof)
+        nll = -log_density(err, s, nu)
         nll_out = nll.mean(axis=0)
         out["nll"] = float(np.mean(nll_out))
         out["nll_per_output"] = [float(v) for v in nll_out]
-        cov = np.mean(np.abs(err) <= Z90 * s, axis=0)
+        cov = np.mean(np.abs(err) <= interval_z(nu, 0.9) * s, axis=0)
         out["coverage90"] = float(np.mean(cov))
         out["coverage90_per_output"] = [float(v) for v in cov]
         ref = 0.5 * np.log(2 * math.pi * np.maximum(rmse, 1e-300) ** 2) + 0.5

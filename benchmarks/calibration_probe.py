@@ -7,7 +7,8 @@ and records, at every iteration, what the std calibration was fitted on (the hel
 residuals and the calibrated std).  Prints one JSON line per iteration:
 
 * ``heldout_cov`` / ``test_cov``: coverage of the central 90% interval on the rows the
-  calibration was fitted on (weighted, as fitted) and on the test set;
+  calibration was fitted on (weighted, as fitted) and on the test set (with the fitted
+  Student-t tails, ``dof``; the other columns treat the std as a Gaussian's);
 * ``heldout_q90`` / ``test_q90``: the 90% quantile of |z| = |r| / sigma over 1.645 — 1 for a
   Gaussian with the right scale; below 1: sigma too wide for most points;
 * ``test_rms_z``: root mean square of z on the test set (1: the ML scale on the test set);
@@ -21,13 +22,18 @@ residuals and the calibrated std).  Prints one JSON line per iteration:
   sigma = sqrt((a * s_ref * (s / s_ref)^gamma)^2 + b^2) (gamma > 1 widens the std's dynamic
   range), applied to the test set: ``gamma`` per output, ``test_cov``, ``nll_excess``.
 
-    python benchmarks/calibration_probe.py burgers1d nngp_lcmd 0
+    python benchmarks/calibration_probe.py burgers1d nngp_lcmd 0 [--save replay.npz]
+
+``--save`` also writes every iteration's held-out rows (``r``, ``s``, ``w``) and test residuals
+with the raw test std to an ``.npz``, so that other calibration rules can be compared on the
+same replay without training again (``benchmarks/calibration_rules.py``).
 
 Needs the study's label cache (``python -m benchmarks.study`` builds it).
 """
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -40,6 +46,7 @@ from scipy import optimize  # noqa: E402
 import alcore.model.fit as fit_module  # noqa: E402
 import benchmarks.study.runner as runner  # noqa: E402
 from alcore.model.calibration import Z90, calibrated_std  # noqa: E402
+from alcore.predictive import interval_z, log_density  # noqa: E402
 from benchmarks.study.__main__ import DEFAULTS  # noqa: E402
 from benchmarks.study.problems import load_problem  # noqa: E402
 
@@ -80,6 +87,8 @@ def _apply_power(params: list[tuple[np.ndarray, float]], s: np.ndarray) -> np.nd
 
 def main() -> None:
     problem, strategy, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    save = sys.argv[sys.argv.index("--save") + 1] if "--save" in sys.argv else None
+    dump: dict[str, np.ndarray] = {}
     torch.set_num_threads(1)
     fitted: list[tuple[np.ndarray, np.ndarray, np.ndarray, dict]] = []
     judged: list[tuple[np.ndarray, np.ndarray, int]] = []
@@ -90,15 +99,15 @@ def main() -> None:
         fitted.append((np.asarray(r), np.asarray(s), np.ones(len(r)) if w is None else np.asarray(w), out))
         return out
 
-    def recording_metrics(pred, std, prob):
-        judged.append((pred - prob.test_y, std, len(fitted)))
-        return original_metrics(pred, std, prob)
+    def recording_metrics(pred, std, prob, dof=None):
+        judged.append((pred - prob.test_y, std, len(fitted), dof))
+        return original_metrics(pred, std, prob, dof)
 
     fit_module.fit_std_calibration, runner._metrics = recording_fit, recording_metrics
     initial, batch, iterations, _ = DEFAULTS[problem]
     cfg = runner.RunConfig(initial=initial, batch=batch, iterations=iterations, surrogate={"tuning_budget_s": 1e9})
     run = runner.run_one(load_problem(problem, verbose=False), strategy, seed, cfg)
-    for rec, (rt, st, n_fitted) in zip(run["records"], judged):
+    for rec, (rt, st, n_fitted, dof) in zip(run["records"], judged):
         r, s, w, cal = fitted[n_fitted - 1]
         a, b = np.asarray(cal["std_scale"]), np.asarray(cal["std_floor"])
         raw = np.sqrt(np.maximum(st ** 2 - b ** 2, 0.0)) / a
@@ -109,13 +118,20 @@ def main() -> None:
         q90 = st * np.quantile(z_t, 0.9, axis=0) / Z90
         power = _fit_power(r, s, w)
         sp = _apply_power(power, raw)
+        i = rec["iteration"]
+        dump.update({f"it{i}_r": r, f"it{i}_s": s, f"it{i}_w": w, f"it{i}_test_r": rt, f"it{i}_test_s": raw,
+                     f"it{i}_scale": a, f"it{i}_floor": b,
+                     f"it{i}_dof": np.array(math.inf if dof is None else dof),
+                     f"it{i}_meta": np.array([rec["n_labels"], {"cv": 0, "new_rows": 1}.get(rec["calib_source"], 2)])})
         print(json.dumps({
             "n_labels": rec["n_labels"], "source": rec["calib_source"], "heldout_rows": int(len(r)),
             "heldout_cov": round(float(np.mean(cal["coverage90"])), 3),
-            "test_cov": round(float(np.mean(z_t <= Z90)), 3),
+            "dof": dof if dof is None or math.isfinite(dof) else None,
+            "test_cov": round(float(np.mean(z_t <= interval_z(math.inf if dof is None else dof))), 3),
             "heldout_q90": round(q90_ho, 2), "test_q90": round(float(np.quantile(z_t, 0.9) / Z90), 2),
             "test_rms_z": round(float(np.sqrt(np.mean(z_t ** 2))), 2),
-            "nll_excess": round(_nll(rt, st) - _nll_at_rmse(rt), 3),
+            "nll_excess": round(float(np.mean(-log_density(rt, st, math.inf if dof is None else dof)))
+                                - _nll_at_rmse(rt), 3),
             "oracle": {"ml": {"test_cov": round(float(np.mean(np.abs(rt) <= Z90 * ml)), 3),
                               "nll_excess": round(_nll(rt, ml) - _nll_at_rmse(rt), 3)},
                        "q90": {"test_cov": round(float(np.mean(np.abs(rt) <= Z90 * q90)), 3),
@@ -123,6 +139,8 @@ def main() -> None:
             "power": {"gamma": [round(float(t[1]), 2) for t, _ in power],
                       "test_cov": round(float(np.mean(np.abs(rt) <= Z90 * sp)), 3),
                       "nll_excess": round(_nll(rt, sp) - _nll_at_rmse(rt), 3)}}), flush=True)
+    if save:
+        np.savez_compressed(save, **dump)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,9 @@ def test_status_json_and_text_show_the_choice_and_the_cv_scores(auto_store: Path
     for c in model["cv"]["candidates"]:
         assert c["name"] in model_line
     assert "calibration: std x" in text and "cov90" in text
+    cal_line = next(ln for ln in text.splitlines() if "calibration: std x" in ln)
+    dof = model["calibration"]["dof"]
+    assert ("Gaussian" if dof is None else f"Student-t, {dof:g} dof") in cal_line
 
 
 def test_report_and_prefect_summary_name_the_choice(auto_store: Path, tmp_path: Path) -> None:
@@ -177,7 +180,7 @@ def test_test_metrics_score_the_calibrated_std_per_output(tmp_path: Path) -> Non
     assert not (np.allclose(scale, 1.0) and np.allclose(floor, 0.0))
     T = min(samples, 50)
     mean, std = model.predict_with_std(X, T, seed=seeds.evaluation_seed(last["iteration"]))
-    expect = regression_metrics(y, mean, std)
+    expect = regression_metrics(y, mean, std, dof=model.calibration_dof)   # with its fitted tails
     assert last["metrics"]["nll_per_output"] == pytest.approx(expect["nll_per_output"], rel=1e-6)
     assert last["metrics"]["coverage90_per_output"] == pytest.approx(expect["coverage90_per_output"])
     raw_std = model.sample(X, T, seed=seeds.evaluation_seed(last["iteration"])).std(axis=1)

@@ -136,11 +136,23 @@ def test_calibrated_intervals_cover_held_out_points():
     fit = fit_surrogate(X[:250], y[:250], SurrogateSettings(model=TINY, search_space=SPACE[:1]), seed=0)
     mean, std = fit.model.predict_with_std(X[250:], T=50, seed=1)
     raw = fit.model.sample(X[250:], 50, seed=1).std(axis=1)
-    cal = regression_metrics(y[250:], mean, std)
+    cal = regression_metrics(y[250:], mean, std, dof=fit.model.calibration_dof)
     unc = regression_metrics(y[250:], mean, raw)
     assert 0.75 <= cal["coverage90"] <= 0.98
     assert cal["nll"] < unc["nll"]
     assert cal["nll"] - cal["nll_at_rmse"] < 0.5
+
+
+def test_the_calibration_tails_are_carried_between_tunings():
+    """A fit without new held-out rows keeps the previous model's calibration, its dof included."""
+    X, y = _problem(60, noise=0.05, seed=6)
+    settings = SurrogateSettings(model=TINY, search_space=SPACE[:1])
+    first = fit_surrogate(X[:50], y[:50], settings, seed=0)
+    first.model.set_calibration([1.5, 2.0], [0.0, 0.1], dof=4.0)
+    again = fit_surrogate(X, y, settings, previous_state=first.model.get_state(), previous_choice=first.choice, seed=1)
+    assert not again.retuned and again.calibration["source"] == "previous"
+    assert again.calibration["dof"] == 4.0 and again.model.calibration_dof == 4.0
+    json.dumps(again.info())
 
 
 def test_fit_surrogate_holds_out_one_fold_above_full_cv_max_n():

@@ -75,6 +75,9 @@ def test_predicted_means_reproduce_the_stored_test_rmse(store, test_set, tmp_pat
     s = load_surrogate(store)
     assert f"wrote {len(X)} predictions to {out}" in r.stdout
     assert s.choice.describe() in r.stdout
+    # the closing line says how to turn the std into the 90% interval (the store's tails)
+    from alcore.predictive import interval_z
+    assert f"90% interval = mean +- {interval_z(s.dof):.3f} std" in r.stdout
     header, rows = _read_csv(out.read_text())
     assert header == ["u", "v", "wave_mean", "wave_std", "level_mean", "level_std",
                       "extrapolated"]

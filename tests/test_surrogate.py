@@ -6,11 +6,14 @@ is checked against what the campaign's own evaluate step recorded.
 """
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import sys
 import warnings
 from pathlib import Path
+
+import math
 
 import numpy as np
 import pytest
@@ -107,6 +110,25 @@ def test_calibration_in_the_state_scales_and_floors_the_std(tmp_path):
     mc = s.model.sample(X, 40, seed=0).std(axis=1)
     np.testing.assert_allclose(s.predict(X, T=40)[1], np.sqrt((scale * mc) ** 2 + floor ** 2),
                                rtol=1e-12)
+
+
+def test_interval_uses_the_student_t_tails_of_the_state(tmp_path):
+    """A checkpoint whose calibration chose t tails (calib_dof) gives intervals of
+    interval_z(dof) stds; one without calib_dof is Gaussian (1.645 stds at 90%)."""
+    from alcore.predictive import interval_z
+
+    X = np.array([[0.5, 0.0], [1.5, 0.5]])
+    for name, extra, dof in (("t", {"calib_dof": np.array(3.0)}, 3.0), ("gauss", {}, math.inf)):
+        path = store_with_models(tmp_path / f"{name}.h5", [{"on": "test", "rmse": 1.0}],
+                                 extra_state={"calib_std_scale": np.array([2.0, 0.5]),
+                                              "calib_std_floor": np.array([0.1, 0.2]), **extra})
+        s = load_surrogate(path)
+        assert s.dof == dof
+        mean, std = s.predict(X, T=40, seed=3)
+        lo, hi = s.interval(X, 0.9, T=40, seed=3)
+        np.testing.assert_allclose(hi - mean, interval_z(dof, 0.9) * std, rtol=1e-12)
+        np.testing.assert_allclose(mean - lo, hi - mean, rtol=1e-12)
+    assert interval_z(3.0) < 1.4
 
 
 def test_sample_draws_share_masks_across_points(store, test_set):

@@ -238,7 +238,8 @@ def evaluate(session: CampaignSession, iteration: int) -> dict[str, Any]:
     """Metrics of the model of ``iteration`` on the test set (else on the training set).
 
     Returns ``{"metrics": {...}}``: scalar ``rmse``, ``mae``, ``r2`` and, with the model's
-    calibrated std, ``nll``, ``coverage90`` (share inside the central 90% interval) and
+    calibrated std (and its Student-t tails, ``calibration_dof``), ``nll``, ``coverage90``
+    (share inside the central 90% interval) and
     ``nll_at_rmse`` (the NLL of a Gaussian whose std is the observed RMSE), each a mean over
     outputs with its per-output list; label counts, and which set (``on``) was used.
     """
@@ -258,7 +259,7 @@ def evaluate(session: CampaignSession, iteration: int) -> dict[str, Any]:
     if not (np.all(np.isfinite(std)) and np.all(std > 0)):
         std = None  # e.g. dropout 0 and no calibration floor: no predictive distribution to score
     names = list(store.oracle_info.get("output_names") or []) or None
-    raw = regression_metrics(y, pred, std, output_names=names)
+    raw = regression_metrics(y, pred, std, output_names=names, dof=getattr(model, "calibration_dof", None))
     metrics: dict[str, Any] = {"on": on, "n_test": int(len(X))}
     for k in ("rmse", "mae", "r2", "nll", "coverage90", "nll_at_rmse"):
         if k in raw:

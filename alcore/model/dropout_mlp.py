@@ -58,6 +58,7 @@ from alcore.model.activations import ACTIVATIONS, get_activation
 from alcore.model.network import ProgressFn, StackedMLP, TrainSettings, train_stacked
 from alcore.model.polish import polish_stacked
 from alcore.model.threads import training_threads
+from alcore.predictive import check_dof
 
 __all__ = ["CrossValidation", "DropoutMLP", "FitReport", "FoldStack", "LR_SCHEDULES", "DROPOUT_LAYERS", "seed_int", "as_2d"]
 
@@ -249,6 +250,7 @@ class DropoutMLP:
         self._x_mean = self._x_std = self._y_mean = self._y_std = None
         self._calib_scale: np.ndarray | None = None
         self._calib_floor: np.ndarray | None = None
+        self._calib_dof: float = math.inf
         self._last_report: FitReport | None = None
 
     # ------------------------------------------------------------------ properties
@@ -620,19 +622,28 @@ class DropoutMLP:
         floor = self._calib_floor if self._calib_floor is not None else np.zeros(k)
         return scale.copy(), floor.copy()
 
-    def set_calibration(self, std_scale, std_floor) -> None:
-        """Set the post-hoc std calibration (original units): std = sqrt((scale*mc_std)^2 + floor^2)."""
+    @property
+    def calibration_dof(self) -> float:
+        """The predictive's Student-t degrees of freedom (:mod:`alcore.predictive`; inf: Gaussian)."""
+        return self._calib_dof
+
+    def set_calibration(self, std_scale, std_floor, dof: float | None = None) -> None:
+        """Set the post-hoc std calibration (original units): std = sqrt((scale*mc_std)^2 + floor^2),
+        and the predictive's tails: a Student-t with ``dof`` degrees of freedom (None/inf: Gaussian)."""
         self._require_fitted()
+        nu = math.inf if dof is None else check_dof(dof)
         k = self.output_dim
         s = np.broadcast_to(np.asarray(std_scale, dtype=np.float64), (k,)).copy()
         f = np.broadcast_to(np.asarray(std_floor, dtype=np.float64), (k,)).copy()
         if not (np.all(np.isfinite(s)) and np.all(s > 0) and np.all(np.isfinite(f)) and np.all(f >= 0)):
             raise ValueError(f"calibration needs std_scale > 0 and std_floor >= 0 (finite); got {s}, {f}")
-        self._calib_scale, self._calib_floor = s, f
+        self._calib_scale, self._calib_floor, self._calib_dof = s, f, nu
 
     def predict_with_std(self, X: np.ndarray, T: int = 100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(mean (n, k), calibrated std (n, k)): the dropout-off prediction and
-        ``sqrt((calib_std_scale * mc_std)^2 + calib_std_floor^2)`` from ``T`` MC samples."""
+        ``sqrt((calib_std_scale * mc_std)^2 + calib_std_floor^2)`` from ``T`` MC samples — the
+        predictive's standard deviation; its shape is a Student-t with `calibration_dof`
+        (intervals: :func:`alcore.predictive.interval_z`)."""
         mean = self.predict(X)
         mc_std = self.sample(X, T, seed=seed).std(axis=1)
         scale, floor = self.calibration
@@ -671,6 +682,7 @@ class DropoutMLP:
         if self._calib_scale is not None:
             st["calib_std_scale"] = self._calib_scale.copy()
             st["calib_std_floor"] = self._calib_floor.copy()
+            st["calib_dof"] = np.array(self._calib_dof, dtype=np.float64)
         st.update(state_fmt.stack_to_state(self._net))
         return st
 
@@ -724,12 +736,13 @@ class DropoutMLP:
             if arr.shape != (dim,):
                 raise ValueError(f"state {name} has shape {arr.shape}, expected ({dim},)")
         scale = floor = None
+        dof = check_dof(float(np.asarray(state["calib_dof"]).reshape(()))) if "calib_dof" in state else math.inf
         if "calib_std_scale" in state or "calib_std_floor" in state:
             scale = np.broadcast_to(np.asarray(state.get("calib_std_scale", 1.0), dtype=np.float64), (k,)).copy()
             floor = np.broadcast_to(np.asarray(state.get("calib_std_floor", 0.0), dtype=np.float64), (k,)).copy()
         self._net = net
         self._x_mean, self._x_std, self._y_mean, self._y_std = norms
-        self._calib_scale, self._calib_floor = scale, floor
+        self._calib_scale, self._calib_floor, self._calib_dof = scale, floor, dof
 
     def __repr__(self) -> str:
         return (f"DropoutMLP(hidden={self.hidden}, activation={self.activation!r}, dropout={self.dropout}, "

@@ -19,7 +19,8 @@ what a user gets.  One call:
    free, and the errors shrink as labels grow, so a calibration carried unchanged for a doubling
    of the data turned over-wide (measured: 90% intervals covering 97-99%); without ``new_rows``
    (or with fewer than ``MIN_CALIBRATION_ROWS``) the previous calibration is carried forward.
-   The calibration travels in the model state (``calib_std_scale``, ``calib_std_floor``).
+   The calibration travels in the model state (``calib_std_scale``, ``calib_std_floor``,
+   ``calib_dof``: the Student-t tails of :mod:`alcore.predictive`, chosen with the scale).
    With ``target_X`` (the pool: the inputs the surrogate is for) the held-out residuals are
    weighted by how many target points each row stands for (:mod:`alcore.model.shift_weights`):
    an active-learning campaign's labels sit in the hard regions, and unweighted residuals from
@@ -155,10 +156,11 @@ def _same_architecture(state: Mapping[str, np.ndarray], model: DropoutMLP, d: in
 
 def _carried_calibration(state: Mapping[str, np.ndarray] | None, k: int) -> dict[str, Any]:
     if state is not None and "calib_std_scale" in state:
+        dof = float(np.asarray(state.get("calib_dof", math.inf)).reshape(()))
         return {"std_scale": [float(v) for v in np.broadcast_to(state["calib_std_scale"], (k,))],
                 "std_floor": [float(v) for v in np.broadcast_to(state.get("calib_std_floor", 0.0), (k,))],
-                "source": "previous"}
-    return {"std_scale": [1.0] * k, "std_floor": [0.0] * k, "source": "none"}
+                "dof": None if math.isinf(dof) else dof, "source": "previous"}
+    return {"std_scale": [1.0] * k, "std_floor": [0.0] * k, "dof": None, "source": "none"}
 
 
 def _weights(X: np.ndarray, target_X: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
@@ -231,7 +233,7 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, settings: SurrogateSettings, *,
         model.load_state(previous_state)
     report = model.fit(X, y, warm_start=warm, progress=progress)
     if calibration["source"] != "none":
-        model.set_calibration(calibration["std_scale"], calibration["std_floor"])
+        model.set_calibration(calibration["std_scale"], calibration["std_floor"], calibration.get("dof"))
     total = time.perf_counter() - t0
     return SurrogateFit(model=model, choice=choice, cv=cv, calibration=calibration, retuned=retune,
                         warm_start=warm, report=report,

@@ -17,6 +17,8 @@ Keys (INTERFACES.md section 5; the ONNX exporter and ``load_surrogate`` read the
   k outputs, only output o is trained and used);
 * ``calib_std_scale``, ``calib_std_floor`` (k,), original output units: the calibrated
   std is ``sqrt((scale * mc_std)^2 + floor^2)``; absent = scale 1, floor 0;
+* ``calib_dof`` () — the predictive's Student-t degrees of freedom (:mod:`alcore.predictive`;
+  inf = Gaussian; absent, as in states written before session 7 = Gaussian);
 * ``hp_*`` — training hyperparameters (how the model trains when fitted again).
 """
 from __future__ import annotations

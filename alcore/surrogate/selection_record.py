@@ -32,7 +32,8 @@ def model_selection(records: Iterable[Mapping[str, Any]]) -> dict[str, Any] | No
     and ``"tuned_labels"`` (the last cross-validation; None before the first), ``"score"`` (the
     chosen model's CV nRMSE), ``"cv"`` (``chosen``, ``folds``, ``trained_folds``, ``seconds``,
     ``budget_s``, ``truncated``, ``candidates``: ``name``, ``score``, ``skipped``, ``seconds``),
-    ``"calibration"`` (``std_scale``, ``std_floor`` per output, ``source``)``}``.
+    ``"calibration"`` (``std_scale``, ``std_floor`` per output, ``dof``: the Student-t tails,
+    None for the Gaussian; ``source``)``}``.
     """
     fits = sorted(((int(r["iteration"]), f) for r in records
                    if "iteration" in r and (f := surrogate_info(r)) is not None), key=lambda t: t[0])
@@ -56,7 +57,7 @@ def model_selection(records: Iterable[Mapping[str, Any]]) -> dict[str, Any] | No
             "iteration": last_it, "tuned_iteration": tuned[0] if tuned else None,
             "tuned_labels": choice.get("n_selected") if tuned else None, "score": score, "cv": cv,
             "calibration": ({"std_scale": cal.get("std_scale"), "std_floor": cal.get("std_floor"),
-                             "source": cal.get("source")} if cal else None)}
+                             "dof": _num(cal.get("dof")), "source": cal.get("source")} if cal else None)}
 
 
 def _f(x: Any) -> str:
@@ -111,8 +112,10 @@ def selection_text(sel: Mapping[str, Any] | None) -> tuple[str, str]:
     if cal.get("source") in (None, "none"):
         return head, "none (raw MC-dropout std)"
     source = _SOURCES.get(str(cal.get("source")), str(cal.get("source")))
+    dof = _num(cal.get("dof"))
+    tails = "Gaussian" if dof is None else f"Student-t, {dof:g} dof"
     return head, (f"std x {' / '.join(_f(v) for v in cal.get('std_scale') or [])}, floor "
-                  f"{' / '.join(_f(v) for v in cal.get('std_floor') or [])} ({source})")
+                  f"{' / '.join(_f(v) for v in cal.get('std_floor') or [])}, {tails} ({source})")
 
 
 _SOURCES = {"cv": "fitted on out-of-fold residuals", "new_rows": "fitted on the labels new to the previous model",

@@ -82,10 +82,10 @@ def effective_hparams(model_kwargs: dict[str, Any], surrogate: dict[str, Any] | 
     return json.loads(json.dumps(out))
 
 
-def _metrics(pred: np.ndarray, std: np.ndarray | None, problem: Problem) -> dict[str, Any]:
+def _metrics(pred: np.ndarray, std: np.ndarray | None, problem: Problem, dof: float | None = None) -> dict[str, Any]:
     from alcore.metrics import regression_metrics  # noqa: PLC0415
 
-    m = regression_metrics(problem.test_y, pred, std)
+    m = regression_metrics(problem.test_y, pred, std, dof=dof)
     rmse = np.asarray(m["rmse_per_output"])
     nrmse = rmse / problem.test_y.std(axis=0)
     out = {"rmse": [float(v) for v in rmse], "nrmse": [float(v) for v in nrmse],
@@ -170,8 +170,8 @@ def run_one(problem: Problem, strategy: str, seed: int, cfg: RunConfig,
                "warm_start": fit.warm_start, "retuned": fit.retuned, "choice": fit.choice["name"],
                "cv": ([[c["name"], c["score"]] for c in fit.cv["candidates"]] if fit.cv else None),
                "calib_std_scale": fit.calibration["std_scale"], "calib_std_floor": fit.calibration["std_floor"],
-               "calib_source": fit.calibration["source"],
-               **_metrics(pred, std, problem)}
+               "calib_source": fit.calibration["source"], "calib_dof": fit.calibration.get("dof"),
+               **_metrics(pred, std, problem, model.calibration_dof)}
         if it < cfg.iterations:
             unl = np.flatnonzero(~labelled)
             ctx = strategies.AcquisitionContext(

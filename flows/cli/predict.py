@@ -3,7 +3,8 @@
 Reads the store read-only (works while the campaign runs, like ``status``), picks the model
 with the rule of ``alcore.load_surrogate`` (``--model best|last|N``) and writes the inputs,
 ``<output>_mean``, ``<output>_std`` (calibrated) and an ``extrapolated`` flag per point: CSV
-on stdout, or OUT (.csv or .npz). Every check (paths, columns, values, model) runs before
+on stdout, or OUT (.csv or .npz).  The closing line says how wide the 90% interval is in stds
+(the calibration may choose Student-t tails: :mod:`alcore.predictive`). Every check (paths, columns, values, model) runs before
 anything is written; OUT is never the store or one of its files, and an existing OUT is only
 replaced with ``--force``.
 """
@@ -48,6 +49,15 @@ def _surrogate(store: Path, model: str) -> Any:
         raise UserError(str(exc)) from None
 
 
+def _tails(dof: float) -> str:
+    """How to turn the std into an interval (the calibration may have chosen Student-t tails)."""
+    from alcore.predictive import interval_z
+
+    if dof == float("inf"):
+        return f"Gaussian: 90% interval = mean +- {interval_z(dof):.3f} std"
+    return f"Student-t with {dof:g} dof: 90% interval = mean +- {interval_z(dof):.3f} std"
+
+
 def run(args: argparse.Namespace) -> int:
     from alcore.surrogate import ExtrapolationWarning, InputError
 
@@ -77,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     for w in caught:
         if issubclass(w.category, ExtrapolationWarning):
             print(f"alflow: warning: {w.message}", file=sys.stderr)
-    note = (f"{s.choice.describe()}; std from {args.samples} MC-dropout samples")
+    note = (f"{s.choice.describe()}; std from {args.samples} MC-dropout samples; {_tails(s.dof)}")
     if out is None:
         buf = io.StringIO()
         write_csv(buf, points, s.input_names, s.output_names, mean, std, flags)

@@ -22,11 +22,12 @@ residuals and the calibrated std).  Prints one JSON line per iteration:
   sigma = sqrt((a * s_ref * (s / s_ref)^gamma)^2 + b^2) (gamma > 1 widens the std's dynamic
   range), applied to the test set: ``gamma`` per output, ``test_cov``, ``nll_excess``.
 
-    python benchmarks/calibration_probe.py burgers1d nngp_lcmd 0 [--save replay.npz]
+    python benchmarks/calibration_probe.py burgers1d nngp_lcmd 0 [--save replay.npz] [--run-json s0.json]
 
 ``--save`` also writes every iteration's held-out rows (``r``, ``s``, ``w``) and test residuals
 with the raw test std to an ``.npz``, so that other calibration rules can be compared on the
-same replay without training again (``benchmarks/calibration_rules.py``).
+same replay without training again; ``--run-json`` writes the run's record as the study's
+runner does (the same ``run_one``, so it can stand in for the study's run file).
 
 Needs the study's label cache (``python -m benchmarks.study`` builds it).
 """
@@ -88,6 +89,7 @@ def _apply_power(params: list[tuple[np.ndarray, float]], s: np.ndarray) -> np.nd
 def main() -> None:
     problem, strategy, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
     save = sys.argv[sys.argv.index("--save") + 1] if "--save" in sys.argv else None
+    run_json = sys.argv[sys.argv.index("--run-json") + 1] if "--run-json" in sys.argv else None
     dump: dict[str, np.ndarray] = {}
     torch.set_num_threads(1)
     fitted: list[tuple[np.ndarray, np.ndarray, np.ndarray, dict]] = []
@@ -141,6 +143,9 @@ def main() -> None:
                       "nll_excess": round(_nll(rt, sp) - _nll_at_rmse(rt), 3)}}), flush=True)
     if save:
         np.savez_compressed(save, **dump)
+    if run_json:                    # the study's run file (benchmarks.study.runner._worker's JSON)
+        Path(run_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(run_json).write_text(json.dumps(run))
 
 
 if __name__ == "__main__":

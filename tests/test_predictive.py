@@ -81,6 +81,18 @@ def test_gaussian_errors_keep_the_gaussian_fit():
     np.testing.assert_allclose(fit["std_scale"], [1.5, 1.5], rtol=0.03)
 
 
+def test_an_output_without_held_out_error_does_not_decide_the_tails():
+    """A constant output predicted exactly (all residuals 0) keeps scale 1, floor 0; the other
+    output's heavy tails still get a t."""
+    rng = np.random.default_rng(7)
+    s, r = _residuals(rng, 3000, 3.0)
+    r[:, 1] = 0.0
+    fit = fit_std_calibration(r, s)
+    assert fit["dof"] is not None and fit["dof"] <= 6
+    assert fit["std_scale"][1] == 1.0 and fit["std_floor"][1] == 0.0
+    assert all(np.isfinite(fit["nll"][:1]))
+
+
 def test_metrics_use_the_tails_and_default_to_the_gaussian():
     rng = np.random.default_rng(5)
     y = rng.standard_normal((500, 2))

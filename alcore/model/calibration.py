@@ -128,19 +128,19 @@ def fit_std_calibration(residuals: np.ndarray, mc_std: np.ndarray, weights: np.n
         raise ValueError(f"weights must be {r.shape[0]} finite values >= 0 with a positive sum")
     k = r.shape[1]
     gauss = [_fit_one(r[:, j], s[:, j], w) for j in range(k)]
+    # outputs without any held-out error (a constant output predicted exactly) keep the
+    # Gaussian's (1, 0) and take no part in choosing the dof: their likelihood is unbounded
+    live = [j for j in range(k) if np.any((r[:, j] != 0) & (w > 0))]
     best_dof, best = math.inf, gauss
-    if math.inf in dof_grid:
-        best_nll = sum(-float(np.average(log_density(r[:, j], np.maximum(calibrated_std(s[:, j], a, b), 1e-300),
-                                                     math.inf), weights=w))
-                       for j, (a, b) in enumerate(gauss))
-    else:
-        best_nll = math.inf
-    if np.any(r != 0):
-        for dof in (v for v in dof_grid if math.isfinite(v)):
-            fits = [_fit_one_t(r[:, j], s[:, j], w, dof, gauss[j]) for j in range(k)]
-            total = sum(f[2] for f in fits)
-            if total < best_nll:
-                best_dof, best, best_nll = dof, [(a, b) for a, b, _ in fits], total
+    best_nll = (sum(-float(np.average(log_density(r[:, j], np.maximum(calibrated_std(s[:, j], *gauss[j]), 1e-300),
+                                                  math.inf), weights=w)) for j in live)
+                if math.inf in dof_grid else math.inf)
+    for dof in (v for v in dof_grid if math.isfinite(v) and live):
+        fits = {j: _fit_one_t(r[:, j], s[:, j], w, dof, gauss[j]) for j in live}
+        total = sum(f[2] for f in fits.values())
+        if total < best_nll:
+            best_dof, best_nll = dof, total
+            best = [(fits[j][0], fits[j][1]) if j in fits else gauss[j] for j in range(k)]
     scale, floor = np.array([a for a, _ in best]), np.array([b for _, b in best])
     sig = calibrated_std(s, scale, floor)
     raw = np.maximum(s, 1e-300)

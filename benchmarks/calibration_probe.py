@@ -102,14 +102,14 @@ def main() -> None:
         return out
 
     def recording_metrics(pred, std, prob, dof=None):
-        judged.append((pred - prob.test_y, std, len(fitted), dof))
+        judged.append((pred - prob.test_y, std, len(fitted), math.inf if dof is None else float(dof)))
         return original_metrics(pred, std, prob, dof)
 
     fit_module.fit_std_calibration, runner._metrics = recording_fit, recording_metrics
     initial, batch, iterations, _ = DEFAULTS[problem]
     cfg = runner.RunConfig(initial=initial, batch=batch, iterations=iterations, surrogate={"tuning_budget_s": 1e9})
     run = runner.run_one(load_problem(problem, verbose=False), strategy, seed, cfg)
-    for rec, (rt, st, n_fitted, dof) in zip(run["records"], judged):
+    for rec, (rt, st, n_fitted, nu) in zip(run["records"], judged):
         r, s, w, cal = fitted[n_fitted - 1]
         a, b = np.asarray(cal["std_scale"]), np.asarray(cal["std_floor"])
         raw = np.sqrt(np.maximum(st ** 2 - b ** 2, 0.0)) / a
@@ -123,17 +123,16 @@ def main() -> None:
         i = rec["iteration"]
         dump.update({f"it{i}_r": r, f"it{i}_s": s, f"it{i}_w": w, f"it{i}_test_r": rt, f"it{i}_test_s": raw,
                      f"it{i}_scale": a, f"it{i}_floor": b,
-                     f"it{i}_dof": np.array(math.inf if dof is None else dof),
+                     f"it{i}_dof": np.array(nu),
                      f"it{i}_meta": np.array([rec["n_labels"], {"cv": 0, "new_rows": 1}.get(rec["calib_source"], 2)])})
         print(json.dumps({
             "n_labels": rec["n_labels"], "source": rec["calib_source"], "heldout_rows": int(len(r)),
             "heldout_cov": round(float(np.mean(cal["coverage90"])), 3),
-            "dof": dof if dof is None or math.isfinite(dof) else None,
-            "test_cov": round(float(np.mean(z_t <= interval_z(math.inf if dof is None else dof))), 3),
+            "dof": nu if math.isfinite(nu) else None,
+            "test_cov": round(float(np.mean(z_t <= interval_z(nu))), 3),
             "heldout_q90": round(q90_ho, 2), "test_q90": round(float(np.quantile(z_t, 0.9) / Z90), 2),
             "test_rms_z": round(float(np.sqrt(np.mean(z_t ** 2))), 2),
-            "nll_excess": round(float(np.mean(-log_density(rt, st, math.inf if dof is None else dof)))
-                                - _nll_at_rmse(rt), 3),
+            "nll_excess": round(float(np.mean(-log_density(rt, st, nu))) - _nll_at_rmse(rt), 3),
             "oracle": {"ml": {"test_cov": round(float(np.mean(np.abs(rt) <= Z90 * ml)), 3),
                               "nll_excess": round(_nll(rt, ml) - _nll_at_rmse(rt), 3)},
                        "q90": {"test_cov": round(float(np.mean(np.abs(rt) <= Z90 * q90)), 3),

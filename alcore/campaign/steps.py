@@ -259,7 +259,7 @@ def evaluate(session: CampaignSession, iteration: int) -> dict[str, Any]:
     if not (np.all(np.isfinite(std)) and np.all(std > 0)):
         std = None  # e.g. dropout 0 and no calibration floor: no predictive distribution to score
     names = list(store.oracle_info.get("output_names") or []) or None
-    raw = regression_metrics(y, pred, std, output_names=names, dof=getattr(model, "calibration_dof", None))
+    raw = regression_metrics(y, pred, std, output_names=names, dof=model.calibration_dof)
     metrics: dict[str, Any] = {"on": on, "n_test": int(len(X))}
     for k in ("rmse", "mae", "r2", "nll", "coverage90", "nll_at_rmse"):
         if k in raw:

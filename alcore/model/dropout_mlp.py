@@ -736,7 +736,7 @@ class DropoutMLP:
             if arr.shape != (dim,):
                 raise ValueError(f"state {name} has shape {arr.shape}, expected ({dim},)")
         scale = floor = None
-        dof = check_dof(float(np.asarray(state["calib_dof"]).reshape(()))) if "calib_dof" in state else math.inf
+        dof = state_fmt.calibration_dof_of(state)
         if "calib_std_scale" in state or "calib_std_floor" in state:
             scale = np.broadcast_to(np.asarray(state.get("calib_std_scale", 1.0), dtype=np.float64), (k,)).copy()
             floor = np.broadcast_to(np.asarray(state.get("calib_std_floor", 0.0), dtype=np.float64), (k,)).copy()

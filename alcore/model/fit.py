@@ -63,7 +63,7 @@ from alcore.model.dropout_mlp import DropoutMLP, FitReport, as_2d
 from alcore.model.network import ProgressFn
 from alcore.model.selection import DEFAULT_SEARCH_SPACE, FULL_CV_MAX_N, Candidate, select_model
 from alcore.model.shift_weights import cell_weights
-from alcore.model.state import architecture_of
+from alcore.model.state import architecture_of, calibration_dof_of
 
 __all__ = ["SurrogateSettings", "SurrogateFit", "fit_surrogate", "needs_tuning"]
 
@@ -156,7 +156,7 @@ def _same_architecture(state: Mapping[str, np.ndarray], model: DropoutMLP, d: in
 
 def _carried_calibration(state: Mapping[str, np.ndarray] | None, k: int) -> dict[str, Any]:
     if state is not None and "calib_std_scale" in state:
-        dof = float(np.asarray(state.get("calib_dof", math.inf)).reshape(()))
+        dof = calibration_dof_of(state)
         return {"std_scale": [float(v) for v in np.broadcast_to(state["calib_std_scale"], (k,))],
                 "std_floor": [float(v) for v in np.broadcast_to(state.get("calib_std_floor", 0.0), (k,))],
                 "dof": None if math.isinf(dof) else dof, "source": "previous"}

@@ -31,9 +31,10 @@ import torch
 
 from alcore.model.activations import activation_from_code, get_activation
 from alcore.model.network import StackedMLP
+from alcore.predictive import check_dof
 
 __all__ = ["STATE_FORMAT_VERSION", "Architecture", "architecture_of", "stack_to_state", "stack_from_state",
-           "require"]
+           "require", "calibration_dof_of"]
 
 STATE_FORMAT_VERSION = 3
 SUPPORTED_VERSIONS = (1, 2, 3)
@@ -79,6 +80,13 @@ def require(state: Mapping[str, np.ndarray], key: str) -> np.ndarray:
     if key not in state:
         raise ValueError(f"state is missing key {key!r}")
     return np.asarray(state[key])
+
+
+def calibration_dof_of(state: Mapping[str, np.ndarray]) -> float:
+    """The state's ``calib_dof`` (checked: > 2 or inf); absent, as before session 7: inf, the Gaussian."""
+    if "calib_dof" not in state:
+        return float("inf")
+    return check_dof(float(np.asarray(state["calib_dof"]).reshape(())))
 
 
 def architecture_of(state: Mapping[str, np.ndarray]) -> Architecture:

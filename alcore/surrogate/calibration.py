@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["calibrated_std", "calibration_of", "dof_of"]
+__all__ = ["calibrated_std", "calibration_of"]
 
 
 def calibration_of(state: Mapping[str, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -33,11 +33,6 @@ def calibration_of(state: Mapping[str, np.ndarray], k: int) -> tuple[np.ndarray,
     floor = np.broadcast_to(np.asarray(state.get("calib_std_floor", 0.0), dtype=np.float64)
                             .reshape(-1), (k,)).copy()
     return scale, floor
-
-
-def dof_of(state: Mapping[str, np.ndarray]) -> float:
-    """The predictive's Student-t degrees of freedom (``calib_dof``; absent: inf, the Gaussian)."""
-    return float(np.asarray(state.get("calib_dof", np.inf), dtype=np.float64).reshape(()))
 
 
 def calibrated_std(model: Any, state: Mapping[str, np.ndarray], X: np.ndarray, *, T: int,

@@ -23,7 +23,7 @@ import numpy as np
 
 from alcore.predictive import interval_z
 
-from .calibration import calibrated_std, dof_of
+from .calibration import calibrated_std
 from .choice import ModelChoice, SurrogateError, choose_model
 from .inputs import ExtrapolationWarning, as_input_matrix, extrapolation_message, outside_bounds
 
@@ -121,7 +121,7 @@ class Surrogate:
     @property
     def dof(self) -> float:
         """Degrees of freedom of the Student-t predictive (inf: Gaussian); :mod:`alcore.predictive`."""
-        return dof_of(self.state)
+        return self.model.calibration_dof
 
     def interval(self, X: Any, level: float = 0.9, *, T: int = 100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """``(lower, upper)``, each (n, k): the central ``level`` interval of the predictive,
